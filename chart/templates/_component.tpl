@@ -1,0 +1,97 @@
+{{/* One Airflow component Deployment (scheduler, api-server, dag-processor, triggerer). Arguments:
+     root, component, settings (its values block), args, serviceAccount, ports, readiness, liveness,
+     dags (mount DAGs), podTemplates (mount task pod templates), annotations. */}}
+{{- define "airflow-k8s.componentDeployment" -}}
+{{- $root := .root -}}
+{{- $settings := .settings -}}
+{{- $gitSync := and .dags (eq $root.Values.dags.source "gitSync") -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "airflow-k8s.componentName" . }}
+  labels: {{- include "airflow-k8s.labels" . | nindent 4 }}
+spec:
+  replicas: {{ $settings.replicas }}
+  selector:
+    matchLabels: {{- include "airflow-k8s.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels: {{- include "airflow-k8s.labels" . | nindent 8 }}
+      annotations:
+        # Restart on config changes: Airflow reads its config only at start.
+        checksum/config: {{ include "airflow-k8s.airflowCfg" $root | sha256sum }}
+        {{- with .annotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      {{- if .serviceAccount }}
+      serviceAccountName: {{ .serviceAccount }}
+      {{- else }}
+      automountServiceAccountToken: false
+      {{- end }}
+      securityContext: {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $settings.nodeSelector }}
+      nodeSelector: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $settings.tolerations }}
+      tolerations: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $settings.affinity }}
+      affinity: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      initContainers:
+        {{- include "airflow-k8s.waitForMigrations" $root | nindent 8 }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "airflow-k8s.airflowImage" $root }}
+          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy }}
+          args: {{- toYaml .args | nindent 12 }}
+          env: {{- include "airflow-k8s.airflowEnv" $root | nindent 12 }}
+          {{- with .ports }}
+          ports: {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with .readiness }}
+          readinessProbe: {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with .liveness }}
+          livenessProbe: {{- toYaml . | nindent 12 }}
+          {{- end }}
+          securityContext: {{- toYaml $root.Values.securityContext | nindent 12 }}
+          resources: {{- toYaml $settings.resources | nindent 12 }}
+          volumeMounts:
+            {{- include "airflow-k8s.configVolumeMounts" $root | nindent 12 }}
+            {{- include "airflow-k8s.logsVolumeMount" $root | nindent 12 }}
+            {{- if .dags }}
+            {{- include "airflow-k8s.dagsVolumeMount" $root | nindent 12 }}
+            {{- end }}
+            {{- if .podTemplates }}
+            - name: pod-templates
+              mountPath: /opt/airflow/pod_templates
+              readOnly: true
+            {{- end }}
+        {{- if $gitSync }}
+        {{- include "airflow-k8s.gitSyncContainer" (dict "root" $root "oneTime" false) | nindent 8 }}
+        {{- end }}
+      volumes:
+        {{- include "airflow-k8s.configVolume" $root | nindent 8 }}
+        {{- include "airflow-k8s.logsVolume" $root | nindent 8 }}
+        {{- if .dags }}
+        {{- include "airflow-k8s.dagsVolume" $root | nindent 8 }}
+        {{- end }}
+        {{- if .podTemplates }}
+        {{- include "airflow-k8s.podTemplatesVolume" $root | nindent 8 }}
+        {{- end }}
+{{- end -}}
+
+{{/* `airflow jobs check` as a liveness probe: the job's own heartbeat in the DB, not a port. */}}
+{{- define "airflow-k8s.jobCheckProbe" -}}
+exec:
+  command: ["airflow", "jobs", "check", "--job-type", {{ . | quote }}, "--local"]
+initialDelaySeconds: 120
+periodSeconds: 60
+timeoutSeconds: 50
+failureThreshold: 5
+{{- end -}}

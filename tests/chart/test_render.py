@@ -1,0 +1,227 @@
+"""What the chart renders for each scenario: objects, wiring, placement, security, schema validity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from .pod_security import restricted_violations
+from .render import NAMESPACE, Manifest, fullname, helm_template
+from .scenarios import SCENARIOS
+
+KUBERNETES_VERSIONS = ("1.30.0", "1.35.0")
+
+
+def container(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in spec["containers"] if c["name"] == name)
+
+
+def airflow_cfg(manifest: Manifest) -> dict[str, dict[str, str]]:
+    """The rendered airflow.cfg parsed by Airflow's own config parser class."""
+    from configparser import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_string(manifest.get("ConfigMap", fullname("config"))["data"]["airflow.cfg"])
+    return {section: dict(parser[section]) for section in parser.sections()}
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_object_passes_strict_kubernetes_schema(rendered: dict[str, Manifest], scenario: str,
+                                                      version: str) -> None:
+    manifest = rendered[scenario]
+    objects = list(manifest.objects) + [
+        {**pod, "metadata": {**pod["metadata"], "namespace": NAMESPACE}}
+        for pod in manifest.task_pod_templates().values()
+    ]
+    errors = []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{obj['kind']}/{obj['metadata'].get('name')}: {error.message} at {list(error.path)}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_pod_is_pod_security_restricted(rendered: dict[str, Manifest], scenario: str) -> None:
+    # The "custom" queue's podTemplate is the user's own and used as is: not the chart's to secure.
+    problems = {where: found for where, spec in rendered[scenario].pod_specs()
+                if (found := restricted_violations(spec)) and not where.endswith("custom.yaml")}
+    assert not problems
+
+
+def test_pod_security_check_catches_a_privileged_container() -> None:
+    spec = {"containers": [{"name": "c", "securityContext": {"privileged": True}}]}
+    assert restricted_violations(spec)
+
+
+def test_defaults_run_airflow_3_on_the_kubernetes_executor(rendered: dict[str, Manifest]) -> None:
+    manifest = rendered["defaults"]
+    assert manifest.names("Deployment") == {fullname(c) for c in ("scheduler", "api-server", "dag-processor",
+                                                                    "triggerer")}
+    cfg = airflow_cfg(manifest)
+    assert cfg["core"]["executor"] == "KubernetesExecutor"
+    assert cfg["core"]["execution_api_server_url"] == f"http://{fullname('api-server')}:8080/execution/"
+    assert manifest.get("Service", fullname("api-server"))["spec"]["ports"][0]["port"] == 8080
+    assert cfg["kubernetes_executor"]["pod_template_file"] == "/opt/airflow/pod_templates/default.yaml"
+    assert cfg["kubernetes_executor"]["namespace"] == NAMESPACE
+    for deployment in manifest.of_kind("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["initContainers"][0]["args"][:3] == ["airflow", "db", "check-migrations"]
+        assert container(spec, deployment["metadata"]["labels"]["app.kubernetes.io/component"])["image"] == \
+            "apache/airflow:3.3.2"
+    job = manifest.get("Job", fullname("migrate-database"))
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["airflow", "db", "migrate"]
+    assert not manifest.of_kind("StatefulSet") or manifest.names("StatefulSet") == {fullname("postgresql")}
+    assert not any(d["metadata"]["name"].startswith(fullname("worker")) for d in manifest.of_kind("Deployment"))
+
+
+def test_default_task_pod_gets_one_cpu_and_256mi(rendered: dict[str, Manifest]) -> None:
+    pod = rendered["defaults"].task_pod_templates()["default.yaml"]
+    base = pod["spec"]["containers"][0]
+    assert base["name"] == "base"
+    assert base["resources"] == {"requests": {"cpu": "1", "memory": "256Mi"},
+                                 "limits": {"cpu": "1", "memory": "256Mi"}}
+    mounts = {m["name"]: m["mountPath"] for m in base["volumeMounts"]}
+    assert mounts["tmp"] == "/tmp"
+    assert {"emptyDir": {}, "name": "tmp"} in pod["spec"]["volumes"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_each_queue_renders_its_own_task_pod_template(rendered: dict[str, Manifest]) -> None:
+    templates = rendered["kubernetes"].task_pod_templates()
+    assert set(templates) == {"default.yaml", "highmem.yaml", "GPU.yaml"}
+    highmem = templates["highmem.yaml"]["spec"]
+    assert highmem["nodeSelector"] == {"node.kubernetes.io/instance-type": "r5.2xlarge"}
+    assert highmem["containers"][0]["resources"]["limits"] == {"cpu": "2", "memory": "16Gi"}
+    gpu = templates["GPU.yaml"]["spec"]
+    assert gpu["nodeSelector"] == {"accelerator": "nvidia-t4"}
+    assert gpu["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert gpu["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "256Mi"}
+    assert "nodeSelector" not in templates["default.yaml"]["spec"]
+
+
+def test_scheduler_mounts_the_templates_and_restarts_when_one_changes(rendered: dict[str, Manifest]) -> None:
+    manifest = rendered["kubernetes"]
+    scheduler = manifest.get("Deployment", fullname("scheduler"))
+    spec = scheduler["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in container(spec, "scheduler")["volumeMounts"]}
+    assert mounts["pod-templates"] == "/opt/airflow/pod_templates"
+    annotations = scheduler["spec"]["template"]["metadata"]["annotations"]
+    changed = helm_template({"workers": {"queues": {"highmem": {"workerType": "r5.4xlarge"}}}})
+    changed_annotations = changed.get("Deployment", fullname("scheduler"))["spec"]["template"]["metadata"][
+        "annotations"]
+    assert changed_annotations["checksum/pod-templates"] != annotations["checksum/pod-templates"]
+    assert changed_annotations["checksum/config"] == annotations["checksum/config"]
+
+
+def test_celery_runs_one_worker_per_queue_and_a_broker(rendered: dict[str, Manifest]) -> None:
+    manifest = rendered["celery"]
+    workers = {d["metadata"]["annotations"]["airflow-k8s/queue"]: d for d in manifest.of_kind("Deployment")
+               if d["metadata"]["labels"]["app.kubernetes.io/component"] == "celery-worker"}
+    assert set(workers) == {"default", "highmem", "GPU"}
+    assert manifest.get("Deployment", fullname("worker-gpu")) is workers["GPU"]
+    for queue, deployment in workers.items():
+        spec = deployment["spec"]["template"]["spec"]
+        args = container(spec, "worker")["args"]
+        assert args[:3] == ["airflow", "celery", "worker"]
+        assert args[args.index("--queues") + 1] == queue
+        assert spec["terminationGracePeriodSeconds"] == 3600
+    gpu = workers["GPU"]
+    assert gpu["spec"]["replicas"] == 2
+    gpu_spec = gpu["spec"]["template"]["spec"]
+    assert container(gpu_spec, "worker")["args"][-1] == "4"
+    assert container(gpu_spec, "worker")["resources"] == {"requests": {"cpu": "4", "memory": "8Gi"}}
+    assert gpu_spec["nodeSelector"] == {"accelerator": "nvidia-t4"}
+    assert workers["highmem"]["spec"]["template"]["spec"]["nodeSelector"] == {
+        "node.kubernetes.io/instance-type": "r5.2xlarge"}
+    assert fullname("redis") in manifest.names("Deployment")
+    env = {e["name"] for e in container(gpu_spec, "worker")["env"]}
+    assert "AIRFLOW__CELERY__BROKER_URL" in env
+    assert airflow_cfg(manifest)["celery"]["task_acks_late"] == "True"
+    # Nothing Kubernetes-executor-only without the KubernetesExecutor.
+    assert not manifest.of_kind("Role")
+    assert not manifest.task_pod_templates()
+    selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in workers.values()]
+    assert len(set(selectors)) == len(selectors)
+
+
+def test_multi_executor_runs_both(rendered: dict[str, Manifest]) -> None:
+    manifest = rendered["multi"]
+    assert airflow_cfg(manifest)["core"]["executor"] == "KubernetesExecutor,CeleryExecutor"
+    assert set(manifest.task_pod_templates()) == {"default.yaml", "highmem.yaml", "GPU.yaml"}
+    assert fullname("worker-highmem") in manifest.names("Deployment")
+    assert manifest.names("Role") == {fullname("scheduler-pod-launcher")}
+
+
+def test_only_the_scheduler_gets_pod_rights_in_its_namespace(rendered: dict[str, Manifest]) -> None:
+    for scenario in ("defaults", "multi"):
+        manifest = rendered[scenario]
+        assert not manifest.of_kind("ClusterRole") and not manifest.of_kind("ClusterRoleBinding")
+        role = manifest.get("Role", fullname("scheduler-pod-launcher"))
+        assert role["metadata"]["namespace"] == NAMESPACE
+        rules = {r["resources"][0]: set(r["verbs"]) for r in role["rules"]}
+        assert rules == {"pods": {"create", "get", "list", "watch", "delete", "patch"}, "pods/log": {"get"},
+                         "events": {"get", "list", "watch"}}
+        binding = manifest.get("RoleBinding", fullname("scheduler-pod-launcher"))
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": fullname("scheduler"),
+                                        "namespace": NAMESPACE}]
+        pod_right_bindings = [b for b in manifest.of_kind("RoleBinding")
+                              if b["roleRef"]["name"] == fullname("scheduler-pod-launcher")]
+        assert len(pod_right_bindings) == 1
+        for where, spec in manifest.pod_specs():
+            if spec.get("serviceAccountName") != fullname("scheduler") and "hook" not in where:
+                assert spec.get("automountServiceAccountToken") is False, where
+
+
+def test_every_value_set_reaches_the_objects(rendered: dict[str, Manifest]) -> None:
+    manifest = rendered["everything"]
+    cfg = airflow_cfg(manifest)
+    assert cfg["core"]["executor"] == "KubernetesExecutor,CeleryExecutor"
+    assert cfg["core"]["parallelism"] == "64"
+    assert cfg["core"]["dags_folder"] == "/opt/airflow/dags/repo/dags"
+    assert cfg["kubernetes_executor"]["worker_pods_creation_batch_size"] == "32"
+    assert cfg["kubernetes_executor"]["delete_worker_pods"] == "False"
+    assert cfg["logging"]["remote_base_log_folder"] == "s3://logs/airflow"
+    assert cfg["core"]["execution_api_server_url"].endswith(":8081/execution/")
+    assert not (manifest.names("StatefulSet") | {n for n in manifest.names("Deployment") if "redis" in n})
+    templates = manifest.task_pod_templates()
+    default = templates["default.yaml"]["spec"]
+    base = default["containers"][0]
+    assert base["image"] == "example.org/airflow:3.3.2-custom"
+    assert base["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert default["nodeSelector"] == {"pool": "tasks"}
+    assert default["tolerations"][0]["key"] == "tasks"
+    assert "podAntiAffinity" in default["affinity"]
+    assert default["initContainers"][0]["name"] == "git-sync-init"
+    assert {v["name"] for v in default["volumes"]} >= {"shared", "cm-task-config", "secret-task-secret", "tmp",
+                                                      "dags", "logs", "config"}
+    mounts = {m["name"]: m["mountPath"] for m in base["volumeMounts"]}
+    assert mounts["tmp"] == "/scratch" and mounts["cm-task-config"] == "/etc/task-config"
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}} in default["volumes"]
+    assert {"name": "TASK_ENV", "value": "1"} in base["env"]
+    assert templates["highmem.yaml"]["spec"]["nodeSelector"] == {"pool": "tasks",
+                                                                 "example.org/node-type": "r5.2xlarge"}
+    assert templates["custom.yaml"]["spec"]["containers"][0]["image"] == "example.org/airflow:x"
+    assert manifest.names("HorizontalPodAutoscaler") == {fullname("worker-scaled")}
+    assert "replicas" not in manifest.get("Deployment", fullname("worker-scaled"))["spec"]
+    assert fullname("logs") in manifest.names("PersistentVolumeClaim")
+    assert any(j["metadata"]["name"].startswith(fullname("migrate-database-")) for j in manifest.of_kind("Job"))
+    assert manifest.get("Service", fullname("api-server"))["spec"]["type"] == "NodePort"
+    assert manifest.get("Deployment", fullname("scheduler"))["spec"]["replicas"] == 2
+    assert fullname("triggerer") not in manifest.names("Deployment")
+    worker = manifest.get("Deployment", fullname("worker-default"))["spec"]["template"]["spec"]
+    assert worker["terminationGracePeriodSeconds"] == 7200
+    assert {"name": "regcred"} in worker["imagePullSecrets"]
+    assert any(c["name"] == "git-sync" for c in worker["containers"])
+    env = {e["name"]: e for e in container(worker, "worker")["env"]}
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"] == {"name": "airflow-db",
+                                                                                       "key": "url"}
+    assert env["AIRFLOW__CELERY__BROKER_URL"]["valueFrom"]["secretKeyRef"] == {"name": "broker", "key": "url"}
+    assert "COMPONENT_ENV" in env and "TASK_ENV" in env
+    assert fullname("secrets") not in manifest.names("Secret")
+    assert manifest.names("Pod") == {fullname("test-health"), fullname("test-run-dag")}
