@@ -57,12 +57,26 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $out := list -}}
 {{- if and .Values.executorSwitch.enabled (eq .Values.executorSwitch.onTimeout "keep-old-executor") -}}
 {{- $state := lookup "v1" "ConfigMap" .Release.Namespace (include "airflow-k8s.executorSwitch.stateName" .) -}}
-{{- $data := (dig "data" (dict) $state) -}}
-{{- $live := concat (splitList "," (get $data "executors")) (splitList "," (get $data "retiring")) -}}
+{{- $live := concat (include "airflow-k8s.executors.live" . | fromJsonArray) (splitList "," (dig "data" "retiring" "" $state)) -}}
 {{- range $live -}}
 {{- $name := trim . -}}
 {{- if and $name (not (has $name $requested)) (not (has $name $out)) -}}{{- $out = append $out $name -}}{{- end -}}
 {{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* The executors the running release serves: executorSwitch.fromExecutors, else the annotation Helm wrote
+     on the live config ConfigMap (empty on install and under `helm template`). */}}
+{{- define "airflow-k8s.executors.live" -}}
+{{- $names := .Values.executorSwitch.fromExecutors -}}
+{{- if not $names -}}
+{{- $config := lookup "v1" "ConfigMap" .Release.Namespace (include "airflow-k8s.componentName" (dict "root" . "component" "config")) -}}
+{{- $names = dig "metadata" "annotations" "airflow-k8s/executors" "" $config -}}
+{{- end -}}
+{{- $out := list -}}
+{{- range splitList "," $names -}}
+{{- if trim . -}}{{- $out = append $out (trim .) -}}{{- end -}}
 {{- end -}}
 {{- toJson $out -}}
 {{- end -}}

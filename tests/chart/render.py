@@ -59,10 +59,11 @@ class Manifest:
         return {key: yaml.safe_load(text) for key, text in found[0]["data"].items()}
 
 
-def helm_template(values: dict[str, Any] | None = None, *, helm: str = HELM, release: str = RELEASE) -> Manifest:
+def helm_template(values: dict[str, Any] | None = None, *, helm: str = HELM, release: str = RELEASE,
+                  extra_args: tuple[str, ...] = ()) -> Manifest:
     """Render the chart with `values` (passed as a values file on stdin)."""
     result = subprocess.run(
-        [helm, "template", release, str(CHART), "--namespace", NAMESPACE, "-f", "-"],
+        [helm, "template", release, str(CHART), "--namespace", NAMESPACE, "-f", "-", *extra_args],
         input=yaml.safe_dump(values or {}), capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:

@@ -17,6 +17,18 @@ QUEUES: dict[str, Any] = {
     },
 }
 
+# A whole template for one queue; `tpl` renders it, so it may use values.
+CUSTOM_POD_TEMPLATE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: custom
+spec:
+  containers:
+    - name: base
+      image: "{{ .Values.images.airflow.repository }}:x"
+"""
+
 EVERYTHING: dict[str, Any] = {
     "executor": " KubernetesExecutor , CeleryExecutor ",
     "images": {"airflow": {"repository": "example.org/airflow", "tag": "3.3.2-custom", "pullPolicy": "Always"}},
@@ -56,8 +68,7 @@ EVERYTHING: dict[str, Any] = {
         "celery": {"terminationGracePeriodSeconds": 7200},
         "queues": {**QUEUES, "scaled": {"celery": {"autoscaling": {"enabled": True, "minReplicas": 1,
                                                                     "maxReplicas": 5}}},
-                   "custom": {"podTemplate": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: custom\nspec:\n"
-                                             "  containers:\n    - name: base\n      image: {{ .Values.images.airflow.repository }}:x\n"}},
+                   "custom": {"podTemplate": CUSTOM_POD_TEMPLATE}},
     },
     "executorSwitch": {"drainTimeout": 600, "onTimeout": "keep-old-executor"},
     "networkPolicy": {"enabled": True},

@@ -144,7 +144,7 @@ def test_celery_runs_one_worker_per_queue_and_a_broker(rendered: dict[str, Manif
     assert "AIRFLOW__CELERY__BROKER_URL" in env
     assert airflow_cfg(manifest)["celery"]["task_acks_late"] == "True"
     # Nothing Kubernetes-executor-only without the KubernetesExecutor.
-    assert not manifest.of_kind("Role")
+    assert fullname("scheduler-pod-launcher") not in manifest.names("Role")
     assert not manifest.task_pod_templates()
     selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in workers.values()]
     assert len(set(selectors)) == len(selectors)
@@ -155,7 +155,7 @@ def test_multi_executor_runs_both(rendered: dict[str, Manifest]) -> None:
     assert airflow_cfg(manifest)["core"]["executor"] == "KubernetesExecutor,CeleryExecutor"
     assert set(manifest.task_pod_templates()) == {"default.yaml", "highmem.yaml", "GPU.yaml"}
     assert fullname("worker-highmem") in manifest.names("Deployment")
-    assert manifest.names("Role") == {fullname("scheduler-pod-launcher")}
+    assert fullname("scheduler-pod-launcher") in manifest.names("Role")
 
 
 def test_only_the_scheduler_gets_pod_rights_in_its_namespace(rendered: dict[str, Manifest]) -> None:
@@ -173,8 +173,9 @@ def test_only_the_scheduler_gets_pod_rights_in_its_namespace(rendered: dict[str,
         pod_right_bindings = [b for b in manifest.of_kind("RoleBinding")
                               if b["roleRef"]["name"] == fullname("scheduler-pod-launcher")]
         assert len(pod_right_bindings) == 1
+        api_users = {fullname("scheduler"), fullname("executor-switch")}
         for where, spec in manifest.pod_specs():
-            if spec.get("serviceAccountName") != fullname("scheduler") and "hook" not in where:
+            if spec.get("serviceAccountName") not in api_users:
                 assert spec.get("automountServiceAccountToken") is False, where
 
 
@@ -225,3 +226,38 @@ def test_every_value_set_reaches_the_objects(rendered: dict[str, Manifest]) -> N
     assert "COMPONENT_ENV" in env and "TASK_ENV" in env
     assert fullname("secrets") not in manifest.names("Secret")
     assert manifest.names("Pod") == {fullname("test-health"), fullname("test-run-dag")}
+
+
+def test_executor_switch_hooks_drain_before_and_settle_after_the_upgrade() -> None:
+    manifest = helm_template({"executor": "KubernetesExecutor", "executorSwitch": {
+        "fromExecutors": "CeleryExecutor", "drainTimeout": 900}}, extra_args=("--is-upgrade",))
+    jobs = {j["metadata"]["name"]: j for j in manifest.of_kind("Job")}
+    drain = jobs[fullname("executor-switch-drain")]
+    preflight = jobs[fullname("executor-switch-preflight")]
+    settings = jobs[fullname("executor-switch-settings")]
+    assert drain["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    weights = [int(j["metadata"]["annotations"]["helm.sh/hook-weight"]) for j in (preflight, drain)]
+    assert weights == sorted(weights)
+    args = drain["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["python", "-m", "airflow_k8s_hooks", "drain"]
+    assert "--from-executors=CeleryExecutor" in args and "--to-executors=KubernetesExecutor" in args
+    assert "--timeout=900" in args and "--on-timeout=fail" in args
+    env = {e["name"] for e in drain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "AIRFLOW__CELERY__BROKER_URL" in env, "the drain needs the old release's broker"
+    assert settings["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert "--scheduler-replicas=1" in settings["spec"]["template"]["spec"]["containers"][0]["args"]
+    # The hook code ships in a ConfigMap created before the Jobs (lower weight), for the stock image.
+    hooks = manifest.get("ConfigMap", fullname("executor-switch"))
+    assert int(hooks["metadata"]["annotations"]["helm.sh/hook-weight"]) < min(weights)
+    assert "airflow_k8s_hooks____main__.py" in hooks["data"] or "airflow_k8s_hooks__cli.py" in hooks["data"]
+    items = drain["spec"]["template"]["spec"]["volumes"][-1]["configMap"]["items"]
+    assert {i["key"] for i in items} == set(hooks["data"])
+    # Celery workers and broker are gone from the new release: Helm removes them after the drain.
+    assert not any("worker-" in n or "redis" in n for n in manifest.names("Deployment"))
+
+
+def test_no_drain_when_no_executor_leaves() -> None:
+    manifest = helm_template({"executorSwitch": {"fromExecutors": "KubernetesExecutor"}},
+                             extra_args=("--is-upgrade",))
+    assert fullname("executor-switch-drain") not in manifest.names("Job")
+    assert fullname("executor-switch-preflight") in manifest.names("Job")

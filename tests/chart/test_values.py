@@ -1,0 +1,122 @@
+"""Values safety: the schema, the documented values, and bad input failing with the key named."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from .render import CHART, ROOT, RenderError, helm_template
+
+sys.path.insert(0, str(ROOT / "ci"))
+import values_doc
+
+VALUES_TEXT = (CHART / "values.yaml").read_text()
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+TEMPLATES = "\n".join(p.read_text() for p in (CHART / "templates").rglob("*") if p.is_file())
+
+BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
+    ("unknown top-level key", {"executors": "KubernetesExecutor"}, "additional properties 'executors'"),
+    ("unknown queue key", {"workers": {"queues": {"gpu": {"nodeselector": {}}}}},
+     "/workers/queues/gpu': additional properties 'nodeselector'"),
+    ("misspelt executor", {"executor": "KubernetesExecuter"}, 'executor: unknown executor "KubernetesExecuter"'),
+    ("hybrid executor on Airflow 3", {"executor": "CeleryKubernetesExecutor"},
+     "executor: CeleryKubernetesExecutor does not exist on Airflow 3; use the list form"),
+    ("local hybrid executor", {"executor": "LocalKubernetesExecutor"}, "LocalExecutor,KubernetesExecutor"),
+    ("executor listed twice", {"executor": "CeleryExecutor, CeleryExecutor"},
+     'executor: "CeleryExecutor" is listed twice'),
+    ("only commas", {"executor": " , "}, "executor is empty"),
+    ("negative cpu", {"workers": {"resources": {"requests": {"cpu": "-1"}}}}, "/workers/resources/requests/cpu"),
+    ("negative number cpu", {"workers": {"queues": {"gpu": {"resources": {"limits": {"cpu": -2}}}}}},
+     "/workers/queues/gpu/resources/limits/cpu"),
+    ("garbled memory", {"workers": {"resources": {"limits": {"memory": "lots"}}}}, "/workers/resources/limits/memory"),
+    ("workerType without label", {"workers": {"workerTypeLabel": "", "queues": {"gpu": {"workerType": "g5"}}}},
+     "workers.queues.gpu.workerType is set but workers.workerTypeLabel is empty"),
+    ("queue name with a space", {"workers": {"queues": {"my queue": {}}}}, "workers.queues.my queue:"),
+    ("queue name with a slash", {"workers": {"queues": {"team/etl": {}}}}, "workers.queues.team/etl:"),
+    ("queues mapping to one name", {"workers": {"queues": {"high_memory": {}, "high-memory": {}}}},
+     "workers.queues.high-memory and workers.queues.high_memory both map"),
+    ("queues differing in case", {"workers": {"queues": {"GPU": {}, "gpu": {}}}},
+     "workers.queues.GPU and workers.queues.gpu both map"),
+    ("queue name too long", {"workers": {"queues": {"q" * 41: {}}}}, f"workers.queues.{'q' * 41}:"),
+    ("queue name ending in a separator", {"workers": {"queues": {"etl_": {}}}}, "workers.queues.etl_:"),
+    ("external database without a secret", {"postgresql": {"enabled": False}}, "database.existingSecret is empty"),
+    ("celery without a broker", {"executor": "CeleryExecutor", "redis": {"enabled": False}},
+     "celery.brokerSecret is empty"),
+    ("dags claim missing", {"dags": {"source": "persistentVolumeClaim"}}, "dags.persistence.existingClaim is empty"),
+    ("git repo missing", {"dags": {"source": "gitSync"}}, "dags.gitSync.repo is empty"),
+    ("no dag files", {"dags": {"source": "configMap"}}, "dags.configMap.files is empty"),
+    ("unknown dag source", {"dags": {"source": "s3"}}, "/dags/source"),
+    ("unknown onTimeout", {"executorSwitch": {"onTimeout": "retry"}}, "/executorSwitch/onTimeout"),
+    ("negative replicas", {"scheduler": {"replicas": -1}}, "/scheduler/replicas"),
+    ("autoscaling bounds reversed", {"executor": "CeleryExecutor", "workers": {"queues": {"etl": {"celery": {
+        "autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}}}}},
+     "workers.queues.etl.celery.autoscaling.minReplicas (5) is above maxReplicas (2)"),
+    ("remote logs without a folder", {"logs": {"remote": {"enabled": True}}}, "logs.remote.baseLogFolder is empty"),
+    ("relative dags path", {"dags": {"mountPath": "dags"}}, "/dags/mountPath"),
+]
+
+
+@pytest.mark.parametrize(("case", "values", "message"), BAD_VALUES, ids=[c[0] for c in BAD_VALUES])
+def test_bad_values_fail_naming_the_key(case: str, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(RenderError) as refused:
+        helm_template(values)
+    assert message in str(refused.value)
+
+
+def test_queue_names_airflow_and_celery_accept_render() -> None:
+    manifest = helm_template({"executor": "KubernetesExecutor,CeleryExecutor",
+                              "workers": {"queues": {"high_memory": {}, "GPU": {}, "etl.v2": {}}}})
+    assert set(manifest.task_pod_templates()) == {"default.yaml", "high_memory.yaml", "GPU.yaml", "etl.v2.yaml"}
+    assert {"af-airflow-k8s-worker-high-memory", "af-airflow-k8s-worker-gpu",
+            "af-airflow-k8s-worker-etl-v2"} <= manifest.names("Deployment")
+
+
+def test_values_yaml_passes_its_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.Draft202012Validator(SCHEMA).validate(yaml.safe_load(VALUES_TEXT))
+
+
+def test_schema_is_strict_everywhere() -> None:
+    def walk(node: Any, path: str) -> list[str]:
+        loose = []
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node and node.get("additionalProperties") is not False:
+                loose.append(path)
+            for key, child in node.items():
+                loose += walk(child, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                loose += walk(child, f"{path}/{i}")
+        return loose
+
+    assert walk(SCHEMA, "") == []
+
+
+def test_every_value_is_documented_and_used_by_a_template() -> None:
+    documented = {v.path for v in values_doc.documented_values(VALUES_TEXT)}
+    leaves: set[str] = set()
+
+    def collect(node: Any, path: list[str]) -> None:
+        # A documented map/list is one value; only undocumented maps are descended into.
+        if isinstance(node, dict) and node and ".".join(path) not in documented:
+            for key, child in node.items():
+                collect(child, [*path, key])
+        else:
+            leaves.add(".".join(path))
+
+    collect(yaml.safe_load(VALUES_TEXT), [])
+    assert leaves - documented == set(), "values without a `# --` comment"
+    unused = {path for path in documented
+              if not re.search(rf"\.{re.escape(path.split('.')[-1])}\b|\"{re.escape(path.split('.')[-1])}\"",
+                               TEMPLATES)}
+    assert unused == set(), "documented values no template reads"
+
+
+def test_readme_values_table_is_current() -> None:
+    assert values_doc.main(["--check"]) == 0
