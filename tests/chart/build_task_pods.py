@@ -63,7 +63,8 @@ def main(dag_folder: str, output: str) -> None:
             workload = workload_for(dag_id, task)
             executor_config = workload.ti.executor_config or {}
             job = KubernetesJob(
-                key=workload.ti.key, command=[workload],
+                # Airflow 3 queues workloads where the annotation still says command strings.
+                key=workload.ti.key, command=[workload],  # type: ignore[list-item]
                 kube_executor_config=PodGenerator.from_obj(executor_config),
                 pod_template_file=executor_config.get("pod_template_file"),
             )

@@ -14,11 +14,27 @@ from .render import Manifest, fullname
 HERE = Path(__file__).resolve().parent
 
 
-def build_task_pods(manifest: Manifest, dag_folder: Path, workdir: Path) -> dict[str, dict[str, Any]]:
-    """Lay the rendered ConfigMaps out as the chart mounts them, then let Airflow build every task's pod.
+class TaskPodBuild:
+    """Airflow building every task's pod in a subprocess (Airflow reads config and local settings once, at
+    import); started at once, so the suite's other tests run while Airflow imports."""
 
-    A subprocess because Airflow reads its config and local settings once, at import.
-    """
+    def __init__(self, manifest: Manifest, dag_folder: Path, workdir: Path) -> None:
+        self.output = workdir / "pods.json"
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "build_task_pods.py"), str(dag_folder), str(self.output)],
+            env=_airflow_env(manifest, workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def pods(self) -> dict[str, dict[str, Any]]:
+        stdout, stderr = self.process.communicate(timeout=300)
+        if self.process.returncode != 0:
+            raise AssertionError(f"building task pods failed:\n{stdout}\n{stderr}")
+        pods: dict[str, dict[str, Any]] = json.loads(self.output.read_text())
+        return pods
+
+
+def _airflow_env(manifest: Manifest, workdir: Path) -> dict[str, str]:
+    """Lay the rendered ConfigMaps out as the chart mounts them; the environment that points Airflow there."""
     airflow_home = workdir / "airflow-home"
     templates = workdir / "pod_templates"
     (airflow_home / "config").mkdir(parents=True)
@@ -35,10 +51,4 @@ def build_task_pods(manifest: Manifest, dag_folder: Path, workdir: Path) -> dict
         "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(templates / "default.yaml"),
         "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "airflow",
     }
-    output = workdir / "pods.json"
-    result = subprocess.run([sys.executable, str(HERE / "build_task_pods.py"), str(dag_folder), str(output)],
-                            env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise AssertionError(f"building task pods failed:\n{result.stdout}\n{result.stderr}")
-    pods: dict[str, dict[str, Any]] = json.loads(output.read_text())
-    return pods
+    return env

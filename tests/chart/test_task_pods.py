@@ -6,21 +6,18 @@ The pods are built by Airflow's own code (DagBag + cluster policy, DAG serializa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .render import Manifest
-from .task_pods import build_task_pods
+from .task_pods import TaskPodBuild
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 SEED = "example_kubernetes_executor_pod_override_sources.resource_requirements_override_example"
 
 
 @pytest.fixture(scope="module")
-def pods(rendered: dict[str, Manifest], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return build_task_pods(rendered["kubernetes"], DAGS, tmp_path_factory.mktemp("kubernetes"))
+def pods(task_pod_build: TaskPodBuild) -> dict[str, Any]:
+    return task_pod_build.pods()
 
 
 def base_container(pod: dict[str, Any]) -> dict[str, Any]:
