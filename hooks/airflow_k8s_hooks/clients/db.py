@@ -1,0 +1,254 @@
+"""The Airflow metadata DB, through Airflow's own models and session (so its configured connection is used).
+
+Every write here is a compare-and-set on ``state``: a row that moved on since it was read is left alone,
+which is what makes each step safe to re-run. Nothing deletes rows or touches ``try_number``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_k8s_hooks.errors import Retryable
+
+QUEUED, RUNNING, RESTARTING, SCHEDULED = "queued", "running", "restarting", "scheduled"
+IN_FLIGHT = (QUEUED, RUNNING, RESTARTING)
+# States a TI waits in before it is queued again; re-pointing its executor cannot race an execution.
+WAITING = ("scheduled", "up_for_retry", "up_for_reschedule", "deferred")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Which TIs belong to an executor: ``executor`` in ``names``, or NULL when it was the default.
+
+    Example:
+        >>> Owner(frozenset({"CeleryExecutor"}), include_null=True)
+        Owner(names=frozenset({'CeleryExecutor'}), include_null=True)
+    """
+
+    names: frozenset[str]
+    include_null: bool
+
+
+@dataclass(frozen=True)
+class TiCount:
+    """One aggregate row: how many TIs of (executor, queue, state)."""
+
+    executor: str | None
+    queue: str | None
+    state: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TiKey:
+    """Identity of one TI, enough to find its pod and name it in a message."""
+
+    id: uuid.UUID
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+    queue: str | None
+    executor: str | None
+    state: str
+
+
+@contextlib.contextmanager
+def reachable(what: str = "metadata DB") -> Iterator[None]:
+    """Turn connection-level DB errors into :class:`Retryable` (the Job retries)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        yield
+    except OperationalError as e:
+        raise Retryable(f"{what} unreachable: {e.orig or e}") from e
+    except DBAPIError as e:
+        if e.connection_invalidated:
+            raise Retryable(f"{what} connection lost: {e.orig or e}") from e
+        raise
+
+
+@contextlib.contextmanager
+def session() -> Iterator[Any]:
+    """An Airflow ORM session that commits on success; DB outages become :class:`Retryable`."""
+    from airflow.utils.session import create_session
+
+    with reachable(), create_session() as s:
+        yield s
+
+
+def _ti() -> Any:
+    from airflow.models.taskinstance import TaskInstance
+
+    return TaskInstance
+
+
+def _owned(owner: Owner) -> Any:
+    from sqlalchemy import false, or_
+
+    ti = _ti()
+    clauses = [ti.executor.in_(sorted(owner.names))] if owner.names else []
+    if owner.include_null:
+        clauses.append(ti.executor.is_(None))
+    return or_(*clauses) if clauses else false()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def live_schedulers(s: Any, threshold_s: int) -> list[tuple[int, str | None, float]]:
+    """SchedulerJobs RUNNING with a heartbeat newer than ``threshold_s``: (id, hostname, heartbeat age s)."""
+    from airflow.jobs.job import Job
+    from sqlalchemy import select
+
+    t = now()
+    rows = s.execute(
+        select(Job.id, Job.hostname, Job.latest_heartbeat).where(
+            Job.job_type == "SchedulerJob",
+            Job.state == "running",
+            Job.latest_heartbeat >= t - timedelta(seconds=threshold_s),
+        )
+    ).all()
+    return [(r.id, r.hostname, (t - r.latest_heartbeat).total_seconds()) for r in rows]
+
+
+def ti_counts(s: Any, states: Collection[str], owner: Owner | None = None) -> list[TiCount]:
+    """Aggregate TIs by (executor, queue, state): one query, cheap on large tables (state is indexed)."""
+    from sqlalchemy import func, select
+
+    ti = _ti()
+    q = select(ti.executor, ti.queue, ti.state, func.count()).where(ti.state.in_(list(states)))
+    if owner is not None:
+        q = q.where(_owned(owner))
+    rows = s.execute(q.group_by(ti.executor, ti.queue, ti.state)).all()
+    return [TiCount(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+
+def ti_keys(s: Any, states: Collection[str], owner: Owner | None = None, limit: int | None = None) -> list[TiKey]:
+    """The TIs in ``states`` (of ``owner``), oldest queued first."""
+    from sqlalchemy import select
+
+    ti = _ti()
+    q = select(ti.id, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.queue, ti.executor,
+               ti.state).where(ti.state.in_(list(states)))
+    if owner is not None:
+        q = q.where(_owned(owner))
+    q = q.order_by(ti.queued_dttm, ti.id)
+    if limit:
+        q = q.limit(limit)
+    return [TiKey(*r) for r in s.execute(q).all()]
+
+
+def queues_of(s: Any, states: Collection[str], owner: Owner) -> set[str]:
+    """DISTINCT queue of the owner's TIs in ``states``."""
+    from sqlalchemy import select
+
+    ti = _ti()
+    rows = s.execute(select(ti.queue).where(ti.state.in_(list(states)), _owned(owner)).distinct()).all()
+    return {r[0] for r in rows if r[0]}
+
+
+def hand_back(s: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Compare-and-set QUEUED -> SCHEDULED for ``ids``; returns the ids that changed (caller commits).
+
+    Same TI id and try number: the new scheduler queues the very same try. The message or pod that
+    belonged to the TI must be removed only after this is committed.
+    """
+    from sqlalchemy import select, update
+
+    if not ids:
+        return set()
+    ti = _ti()
+    values = {"state": SCHEDULED, "queued_dttm": None, "queued_by_job_id": None,
+              "external_executor_id": None, "scheduled_dttm": now()}
+    where = (ti.id.in_(list(ids)), ti.state == QUEUED)
+    stmt = update(ti).where(*where).values(**values).execution_options(synchronize_session=False)
+    if s.get_bind().dialect.update_returning:
+        return set(s.scalars(stmt.returning(ti.id)).all())
+    changed = set(s.scalars(select(ti.id).where(*where).with_for_update()).all())
+    if changed:
+        s.execute(update(ti).where(ti.id.in_(list(changed))).values(**values)
+                  .execution_options(synchronize_session=False))
+    return changed
+
+
+def hand_back_callbacks(s: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Executor callbacks queued on a broker: QUEUED -> PENDING, the state the scheduler picks them from."""
+    from airflow.models.callback import Callback
+    from sqlalchemy import select, update
+
+    if not ids:
+        return set()
+    where = (Callback.id.in_(list(ids)), Callback.state == "queued")
+    changed = set(s.scalars(select(Callback.id).where(*where).with_for_update()).all())
+    if changed:
+        s.execute(update(Callback).where(Callback.id.in_(list(changed))).values(state="pending")
+                  .execution_options(synchronize_session=False))
+    return changed
+
+
+def tag_executor(s: Any, owner: Owner, states: Collection[str], name: str) -> int:
+    """Set ``executor=name`` on the owner's TIs in ``states`` so that executor adopts them after a restart."""
+    from sqlalchemy import update
+
+    ti = _ti()
+    stmt = update(ti).where(ti.state.in_(list(states)), _owned(owner)).values(executor=name)
+    return int(s.execute(stmt.execution_options(synchronize_session=False)).rowcount or 0)
+
+
+def repoint(s: Any, stale_names: Collection[str], states: Collection[str]) -> int:
+    """``executor=NULL`` (the default) on TIs in ``states`` that name an executor no longer configured."""
+    from sqlalchemy import update
+
+    if not stale_names:
+        return 0
+    ti = _ti()
+    stmt = update(ti).where(ti.state.in_(list(states)), ti.executor.in_(list(stale_names))).values(executor=None)
+    return int(s.execute(stmt.execution_options(synchronize_session=False)).rowcount or 0)
+
+
+def executor_names_in_use(s: Any) -> set[str]:
+    """DISTINCT non-null ``executor`` of unfinished TIs."""
+    from sqlalchemy import select
+
+    ti = _ti()
+    rows = s.execute(select(ti.executor).where(ti.executor.is_not(None), ti.state.in_(
+        [*IN_FLIGHT, *WAITING])).distinct()).all()
+    return {r[0] for r in rows}
+
+
+def serialized_tasks(s: Any) -> Iterator[tuple[str, str, str | None, str | None]]:
+    """(dag_id, task_id, executor, queue) of every task of the latest serialized version of each live DAG."""
+    from airflow.models.dag import DagModel
+    from airflow.models.serialized_dag import SerializedDagModel
+    from sqlalchemy import func, select
+
+    latest = (select(SerializedDagModel.dag_id, func.max(SerializedDagModel.created_at).label("at"))
+              .group_by(SerializedDagModel.dag_id).subquery())
+    q = (select(SerializedDagModel)
+         .join(latest, (SerializedDagModel.dag_id == latest.c.dag_id)
+               & (SerializedDagModel.created_at == latest.c.at))
+         .join(DagModel, DagModel.dag_id == SerializedDagModel.dag_id)
+         .where(DagModel.is_stale.is_(False)))
+    for sdm in s.scalars(q):
+        for task in (sdm.data or {}).get("dag", {}).get("tasks", []):
+            fields = task.get("__var", task)
+            yield sdm.dag_id, fields.get("task_id", "?"), fields.get("executor"), fields.get("queue")
+
+
+def pinned_ti_counts(s: Any, states: Collection[str]) -> list[tuple[str, str, str | None, str | None, str, int]]:
+    """(dag_id, task_id, executor, queue, state, count) of unfinished TIs, aggregated per task."""
+    from sqlalchemy import func, select
+
+    ti = _ti()
+    q = (select(ti.dag_id, ti.task_id, ti.executor, ti.queue, ti.state, func.count())
+         .where(ti.state.in_(list(states)))
+         .group_by(ti.dag_id, ti.task_id, ti.executor, ti.queue, ti.state))
+    return [(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in s.execute(q).all()]

@@ -1,0 +1,152 @@
+"""The Kubernetes API: the scheduler Deployment's scale, the state ConfigMap, task pods and worker PVCs.
+
+Steps take any object with the :class:`Kube` methods, so tests can pass an in-memory stand-in; the real
+one is :class:`KubeApi` (in-cluster config, else ``KUBECONFIG``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from airflow_k8s_hooks.errors import Refused, Retryable
+
+
+@dataclass(frozen=True)
+class Pod:
+    """What the hooks need of a pod."""
+
+    name: str
+    phase: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    ti_id: uuid.UUID | None = None
+
+
+class Kube(Protocol):
+    """The few API calls the hooks make (RBAC: see the README of the chart's hook Role)."""
+
+    def get_replicas(self, namespace: str, deployment: str) -> int: ...
+    def set_replicas(self, namespace: str, deployment: str, replicas: int) -> None: ...
+    def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None: ...
+    def write_config_map(self, namespace: str, name: str, data: Mapping[str, str]) -> None: ...
+    def list_pods(self, namespace: str, selector: str) -> list[Pod]: ...
+    def delete_pod(self, namespace: str, name: str) -> None: ...
+    def list_pvcs(self, namespace: str, selector: str) -> list[str]: ...
+    def delete_pvc(self, namespace: str, name: str) -> None: ...
+
+
+@contextlib.contextmanager
+def _api(what: str) -> Iterator[None]:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except ApiException as e:
+        if e.status in (401, 403):
+            raise Refused(f"Kubernetes API refused {what} ({e.status} {e.reason}): the hook's Role needs "
+                          "this verb; see the chart's hook RBAC") from e
+        if e.status == 404:
+            raise Refused(f"Kubernetes API: {what}: not found") from e
+        raise Retryable(f"Kubernetes API error on {what}: {e.status} {e.reason}") from e
+    except (HTTPError, OSError) as e:
+        raise Retryable(f"Kubernetes API unreachable ({what}): {e}") from e
+
+
+def _ti_id(pod: Any) -> uuid.UUID | None:
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types import task_instance_id_from_pod
+
+    try:
+        return task_instance_id_from_pod(pod)
+    except Exception:  # an unreadable pod is matched by its annotations instead
+        return None
+
+
+class KubeApi:
+    """:class:`Kube` on the official client.
+
+    Example:
+        >>> KubeApi().get_replicas("airflow", "airflow-scheduler")  # doctest: +SKIP
+        2
+    """
+
+    def __init__(self) -> None:
+        from kubernetes import client, config
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            try:
+                config.load_kube_config()
+            except (config.ConfigException, OSError) as e:
+                raise Retryable(f"no Kubernetes configuration (in-cluster or KUBECONFIG): {e}") from e
+        self.core = client.CoreV1Api()
+        self.apps = client.AppsV1Api()
+
+    def get_replicas(self, namespace: str, deployment: str) -> int:
+        with _api(f"get deployments/scale {namespace}/{deployment}"):
+            scale = self.apps.read_namespaced_deployment_scale(deployment, namespace)
+        return int(scale.spec.replicas or 0)
+
+    def set_replicas(self, namespace: str, deployment: str, replicas: int) -> None:
+        with _api(f"patch deployments/scale {namespace}/{deployment}"):
+            self.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": replicas}})
+
+    def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            with _api(f"get configmaps {namespace}/{name}"):
+                cm = self.core.read_namespaced_config_map(name, namespace)
+        except Refused as e:
+            if isinstance(e.__cause__, ApiException) and e.__cause__.status == 404:
+                return None
+            raise
+        return dict(cm.data or {})
+
+    def write_config_map(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        from kubernetes import client
+
+        body = {"data": dict(data)}
+        if self.read_config_map(namespace, name) is None:
+            meta = client.V1ObjectMeta(name=name, labels={"app.kubernetes.io/managed-by": "airflow-k8s-hooks"})
+            with _api(f"create configmaps {namespace}/{name}"):
+                self.core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=meta, data=body["data"]))
+            return
+        with _api(f"patch configmaps {namespace}/{name}"):
+            self.core.patch_namespaced_config_map(name, namespace, body)
+
+    def list_pods(self, namespace: str, selector: str) -> list[Pod]:
+        with _api(f"list pods {namespace} -l {selector}"):
+            pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        return [Pod(p.metadata.name, p.status.phase if p.status else "Unknown", p.metadata.labels or {},
+                    p.metadata.annotations or {}, _ti_id(p)) for p in pods]
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        with _api(f"delete pods {namespace}/{name}"):
+            try:
+                self.core.delete_namespaced_pod(name, namespace)
+            except ApiException as e:
+                if e.status != 404:  # already gone: what we wanted
+                    raise
+
+    def list_pvcs(self, namespace: str, selector: str) -> list[str]:
+        with _api(f"list persistentvolumeclaims {namespace} -l {selector}"):
+            items = self.core.list_namespaced_persistent_volume_claim(namespace, label_selector=selector).items
+        return [p.metadata.name for p in items]
+
+    def delete_pvc(self, namespace: str, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        with _api(f"delete persistentvolumeclaims {namespace}/{name}"):
+            try:
+                self.core.delete_namespaced_persistent_volume_claim(name, namespace)
+            except ApiException as e:
+                if e.status != 404:
+                    raise

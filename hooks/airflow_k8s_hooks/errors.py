@@ -1,0 +1,39 @@
+"""Exit codes and the exceptions that carry them: every error says whether a retry can help."""
+
+from __future__ import annotations
+
+OK = 0
+USAGE = 2
+REFUSED = 3
+DRAIN_TIMEOUT = 4
+TEMPFAIL = 75  # EX_TEMPFAIL from sysexits.h: the Job's backoffLimit retries it
+
+
+class HookError(Exception):
+    """Base class: ``exit_code`` is what the process exits with."""
+
+    exit_code = REFUSED
+
+
+class Refused(HookError):
+    """Permanent: re-running cannot help; the message says what to change."""
+
+    exit_code = REFUSED
+
+
+class DrainTimedOut(HookError):
+    """The drain deadline passed with ``--on-timeout fail``; the release was put back as it was."""
+
+    exit_code = DRAIN_TIMEOUT
+
+
+class Retryable(HookError):
+    """A dependency (DB, broker, Kubernetes API) is unreachable or answered badly; try again later."""
+
+    exit_code = TEMPFAIL
+
+
+class UsageError(HookError):
+    """The command line is wrong."""
+
+    exit_code = USAGE

@@ -1,0 +1,94 @@
+"""The state ConfigMap: which executors the running release serves, and what a drain has done so far.
+
+Created and patched by the hooks through the API (never by Helm, so an upgrade never overwrites it); the
+chart reads it with ``lookup`` at render time. Keys:
+
+``executors``         comma list the running release serves, first = default.
+``retiring``          old executors kept only to finish in-flight work (may be empty).
+``schedulerReplicas`` scheduler replicas before ``drain`` scaled them to 0.
+``drainTarget``       the executor list a drain in progress or done is for.
+``drainPhase``        ``stopped`` | ``drained`` | ``done`` | ``kept-old`` | ``restored``.
+``drainQueues``       queues the drain found (cancelled consumers no longer report theirs).
+``drainConsumers``    ``worker=queue`` pairs it cancelled, to add back if the drain gives up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from airflow_k8s_hooks.clients.kube import Kube
+
+
+@dataclass(frozen=True)
+class State:
+    """Parsed state ConfigMap; ``None``/empty fields mean 'not recorded'.
+
+    Example:
+        >>> State.parse({"executors": "CeleryExecutor", "schedulerReplicas": "2"}).scheduler_replicas
+        2
+    """
+
+    executors: str = ""
+    retiring: str = ""
+    scheduler_replicas: int | None = None
+    drain_target: str = ""
+    drain_phase: str = ""
+    drain_queues: tuple[str, ...] = ()
+    drain_consumers: tuple[tuple[str, str], ...] = ()
+    exists: bool = field(default=False, compare=False)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, str] | None) -> State:
+        if data is None:
+            return cls()
+        replicas = data.get("schedulerReplicas", "").strip()
+        pairs = tuple(
+            (w, q) for w, _, q in (p.partition("=") for p in _split(data.get("drainConsumers", ""))) if w and q
+        )
+        return cls(
+            executors=data.get("executors", "").strip(),
+            retiring=data.get("retiring", "").strip(),
+            scheduler_replicas=int(replicas) if replicas.isdigit() else None,
+            drain_target=data.get("drainTarget", "").strip(),
+            drain_phase=data.get("drainPhase", "").strip(),
+            drain_queues=tuple(_split(data.get("drainQueues", ""))),
+            drain_consumers=pairs,
+            exists=True,
+        )
+
+    def data(self) -> dict[str, str]:
+        """The ConfigMap ``data`` this state writes (every key, so a patch also clears old values)."""
+        return {
+            "executors": self.executors,
+            "retiring": self.retiring,
+            "schedulerReplicas": "" if self.scheduler_replicas is None else str(self.scheduler_replicas),
+            "drainTarget": self.drain_target,
+            "drainPhase": self.drain_phase,
+            "drainQueues": ",".join(self.drain_queues),
+            "drainConsumers": ",".join(f"{w}={q}" for w, q in self.drain_consumers),
+        }
+
+    def but(self, **changes: object) -> State:
+        """A copy with ``changes``."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class StateStore:
+    """Reads and writes :class:`State` in one ConfigMap."""
+
+    kube: Kube
+    namespace: str
+    name: str
+
+    def load(self) -> State:
+        return State.parse(self.kube.read_config_map(self.namespace, self.name))
+
+    def save(self, state: State) -> State:
+        self.kube.write_config_map(self.namespace, self.name, state.data())
+        return state.but(exists=True)

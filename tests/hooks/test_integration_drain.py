@@ -1,0 +1,41 @@
+"""Celery -> LocalExecutor (standing in for Kubernetes) with tasks in flight on three queues."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from stack import NS, QUEUES, SCHEDULER, STATE_CM, Scenario, wait_running_and_queued
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+TASKS = len(QUEUES) * 6 + 1  # per queue: 2 running, 2 prefetched, 2 in the broker
+
+
+def _upgrade_and_finish(sc: Scenario) -> None:
+    """What `helm upgrade` does after drain: workers and broker go, the new scheduler comes up."""
+    sc.stop_workers()
+    sc.release_executor = "LocalExecutor"
+    assert sc.hook(*sc.migrate_args()).returncode == 0
+    assert sc.kube is not None and sc.kube.deployments[(NS, SCHEDULER)] == 1
+    sc.wait("the run to finish on the new executor", lambda: sc.states() == {"success": TASKS}, 180)
+    sc.assert_each_ran_once(TASKS)
+
+
+def test_drain_celery_to_local_runs_every_task_once(scenario: Scenario) -> None:
+    sc = scenario
+    sc.trigger()
+    wait_running_and_queued(sc)
+    assert sc.hook("preflight", "--to-executors", "LocalExecutor", "--to-queues", ",".join(QUEUES)).returncode == 0
+    done = sc.hook(*sc.drain_args())
+    assert done.returncode == 0, done.stderr
+    handed_back = int(re.search(r"done: (\d+) task instances handed back", done.stdout).group(1))  # type: ignore[union-attr]
+    assert handed_back >= len(QUEUES), "the scenario must leave messages in the broker on every queue"
+    assert sc.kube is not None
+    state = sc.kube.config_map(NS, STATE_CM)
+    assert state is not None and state["schedulerReplicas"] == "1" and state["drainPhase"] == "done"
+    assert sc.kube.deployments[(NS, SCHEDULER)] == 0
+    # Nothing of Celery left in flight; the queued ones wait as SCHEDULED, same try.
+    assert sc.states()["queued"] == 0 and sc.states()["running"] == 0
+    _upgrade_and_finish(sc)
+    state = sc.kube.config_map(NS, STATE_CM)
+    assert state is not None and state["executors"] == "LocalExecutor"
