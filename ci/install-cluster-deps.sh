@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Debian packages the local single-node cluster needs (ci/cluster/cluster.py): the container runtime,
+# the CNI plugins, and the tools kube-proxy and the kubelet shell out to. Idempotent, non-interactive.
+set -euo pipefail
+
+packages=(
+    containerd                   # CRI runtime (1.6.x): kubelet talks to it over its socket
+    runc                         # OCI runtime containerd starts containers with
+    containernetworking-plugins  # bridge, host-local, portmap, loopback
+    conntrack                    # kube-proxy flushes stale UDP (DNS) conntrack entries with it
+    iptables                     # kube-proxy's iptables mode and the bridge masquerade rules
+    iproute2                     # ip link/addr for the node bridge
+    kmod                         # modprobe br_netfilter when the kernel has it as a module
+    util-linux                   # mount/umount/nsenter for cleaning kubelet state
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "cluster deps: all installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "cluster deps: need root to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "cluster deps: installing ${missing[*]}"
+# The package lists may be missing on a fresh machine; refresh them only when an install needs them.
+if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
