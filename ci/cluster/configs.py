@@ -1,0 +1,178 @@
+"""Config files for containerd, the CNI bridge, the kubelet and kube-proxy, generated into the state dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import layout
+from layout import StateDirs
+
+
+def containerd_config(state: StateDirs) -> str:
+    # restrict_oom_score_adj: without CAP_SYS_RESOURCE every sandbox failed with
+    # "can't get final child's PID from pipe: EOF". SystemdCgroup=false: there is no systemd.
+    # The stream server (exec/logs/port-forward) stays on loopback.
+    return f"""version = 2
+root = "{state.containerd_root}"
+state = "{state.containerd_state}"
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{state.containerd_socket}"
+
+[ttrpc]
+  address = ""
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{state.root / "containerd" / "opt"}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{layout.SANDBOX_IMAGE}"
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{layout.CNI_BIN_DIR}"
+    conf_dir = "{state.cni_conf}"
+    max_conf_num = 1
+"""
+
+
+def cni_config(state: StateDirs) -> dict[str, object]:
+    # hairpinMode: a pod reaching a Service whose backend is itself comes back in through its own
+    # bridge port. ipMasq off: pods have nowhere to go but the bridge, so nothing needs masquerading
+    # out (hostnet.py drops forwarded traffic that would leave the bridge).
+    return {
+        "cniVersion": "0.4.0",
+        "name": layout.CNI_NETWORK,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": layout.BRIDGE,
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "dataDir": str(state.cni_ipam),
+                    "ranges": [[{"subnet": layout.POD_CIDR, "gateway": layout.NODE_IP}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            },
+        ],
+    }
+
+
+def kubelet_config(state: StateDirs) -> dict[str, object]:
+    pki = state.pki
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        # This host has cgroup v1 (hybrid) and no systemd: both settings were needed in the probe.
+        "failCgroupV1": False,
+        "cgroupDriver": "cgroupfs",
+        "containerRuntimeEndpoint": f"unix://{state.containerd_socket}",
+        "address": layout.NODE_IP,
+        "port": 10250,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        "tlsCertFile": str(pki / "kubelet-serving.crt"),
+        "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(pki / "ca.crt")},
+        },
+        "authorization": {"mode": "Webhook"},
+        "clusterDomain": layout.CLUSTER_DOMAIN,
+        "clusterDNS": [layout.DNS_SERVICE_IP],
+        # The host's resolver is unreachable from pods (no outside network): pods get cluster DNS only.
+        "resolvConf": str(state.config / "pod-resolv.conf"),
+        "failSwapOn": False,
+        # Images cannot be pulled again (no registry): never garbage-collect them, and keep disk
+        # eviction thresholds low so a full-ish CI disk does not evict test pods.
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        # The kubelet sets vm.overcommit_memory, kernel.panic & co.; hostnet.py records the host's
+        # values before `up` and `down` puts them back.
+        "protectKernelDefaults": False,
+        "serializeImagePulls": False,
+        "maxPods": 110,
+        "shutdownGracePeriod": "0s",
+    }
+
+
+def proxy_config(state: StateDirs) -> dict[str, object]:
+    # Zero conntrack settings: leave the host's conntrack sysctls alone. localhostNodePorts off: it
+    # would set route_localnet on the host.
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "iptables",
+        "clientConnection": {"kubeconfig": str(state.kubeconfig("proxy"))},
+        "hostnameOverride": layout.NODE_NAME,
+        "bindAddress": "127.0.0.1",
+        "healthzBindAddress": "127.0.0.1:10256",
+        "metricsBindAddress": "127.0.0.1:10249",
+        "clusterCIDR": layout.POD_CIDR,
+        "nodePortAddresses": [f"{layout.NODE_IP}/32"],
+        "iptables": {"localhostNodePorts": False, "masqueradeAll": False},
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+    }
+
+
+def pod_resolv_conf() -> str:
+    # Empty on purpose: the kubelet adds the cluster nameserver and search domains for ClusterFirst
+    # pods; dnsPolicy Default pods get no resolver, since nothing outside the cluster is reachable.
+    return "# generated by ci/cluster: pods resolve cluster names only\n"
+
+
+def write_all(state: StateDirs) -> None:
+    """(Re)write every config file; cheap, and keeps configs in step with this code."""
+    state.config.mkdir(parents=True, exist_ok=True)
+    state.cni_conf.mkdir(parents=True, exist_ok=True)
+    state.cni_ipam.mkdir(parents=True, exist_ok=True)
+    _write(state.config / "containerd.toml", containerd_config(state))
+    _write(state.cni_conf / f"10-{layout.CNI_NETWORK}.conflist", json.dumps(cni_config(state), indent=2))
+    # JSON is YAML: the kubelet and kube-proxy read these as their YAML config files.
+    _write(state.config / "kubelet.yaml", json.dumps(kubelet_config(state), indent=2))
+    _write(state.config / "proxy.yaml", json.dumps(proxy_config(state), indent=2))
+    _write(state.config / "pod-resolv.conf", pod_resolv_conf())
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)

@@ -1,0 +1,63 @@
+"""Readiness probes for each cluster process; each returns True when ready, or raises/returns False."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.request
+
+import dnswire
+import layout
+from kubeapi import KubeApi
+from layout import StateDirs
+from shell import succeeds
+
+
+def containerd_ready(state: StateDirs) -> bool:
+    return state.containerd_socket.exists() and succeeds(
+        ["ctr", "--address", str(state.containerd_socket), "version"], timeout=5
+    )
+
+
+def etcd_ready() -> bool:
+    with urllib.request.urlopen(f"{layout.ETCD_CLIENT_URL}/health", timeout=2) as response:
+        return json.load(response).get("health") == "true"
+
+
+def apiserver_ready(api: KubeApi) -> bool:
+    return api.get_text("/readyz", timeout=3).strip() == "ok"
+
+
+def local_healthz(port: int, path: str = "/healthz", https: bool = True) -> bool:
+    """Loopback health endpoints of the controller-manager, scheduler and kube-proxy: HTTP 200 is healthy.
+
+    Their serving certificates are self-signed at start; these probes only ask "is it up", so they
+    do not verify them (loopback only).
+    """
+    scheme = "https" if https else "http"
+    context = ssl._create_unverified_context() if https else None
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}{path}", timeout=2, context=context) as response:
+        return bool(response.status == 200)
+
+
+def node_ready(api: KubeApi) -> bool:
+    node = api.get(f"/api/v1/nodes/{layout.NODE_NAME}")
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def default_service_account(api: KubeApi) -> bool:
+    # Pods are rejected until the controller-manager has created the namespace's default ServiceAccount.
+    api.get("/api/v1/namespaces/default/serviceaccounts/default")
+    return True
+
+
+def dns_answers() -> bool:
+    name = f"kubernetes.default.svc.{layout.CLUSTER_DOMAIN}"
+    return dnswire.query_a(layout.NODE_IP, name) == [layout.KUBERNETES_SERVICE_IP]
+
+
+def dns_through_service() -> bool:
+    """The same question through the kube-dns ClusterIP: proves kube-proxy's rules are in."""
+    name = f"kubernetes.default.svc.{layout.CLUSTER_DOMAIN}"
+    return dnswire.query_a(layout.DNS_SERVICE_IP, name) == [layout.KUBERNETES_SERVICE_IP]
