@@ -116,7 +116,7 @@ def _issue(
     directory: Path,
     file_stem: str,
     subject: x509.Name,
-    usage: ExtendedKeyUsageOID,
+    usage: x509.ObjectIdentifier,
     ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
     dns_names: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),

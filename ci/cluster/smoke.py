@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import layout
@@ -71,7 +72,7 @@ def run_smoke_pods(api: KubeApi, dns_image: str | None) -> list[str]:
         api.create(pods, _pod("dns-check", dns_image, ["getent", "hosts", *names[:1]], "Never"))
         api.create(pods, _pod("dns-check-fqdn", dns_image, ["getent", "hosts", names[1]], "Never"))
         for pod in ("dns-check", "dns-check-fqdn"):
-            wait_for(f"pod {pod} (getent hosts) Succeeded", lambda p=pod: _phase_is(api, p, "Succeeded"), 120)
+            wait_for(f"pod {pod} (getent hosts) Succeeded", functools.partial(_phase_is, api, pod, "Succeeded"), 120)
         shown.append(f"DNS from a pod ({', '.join(names)}) answered after {time.monotonic() - started:.1f}s")
     else:
         shown.append(
