@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export HELM ?= $(CURDIR)/.tools/bin/helm
 
-.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e bench cluster cluster-down images demo
+.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e bench fuzz cluster cluster-down images demo
 
 install: ## tools, Debian packages and the Python environment
 	bash ci/install.sh
@@ -17,7 +17,7 @@ docs: ## regenerate the README's values table from chart/values.yaml
 
 lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	$(PY) -m ruff check hooks tests ci chart/files
-	$(PY) -m mypy hooks
+	$(PY) -m mypy hooks tests/chart ci/values_doc.py ci/sync_chart_files.py
 	helm lint chart --strict
 	helm3 lint chart --strict
 	$(PY) ci/sync_chart_files.py --check
@@ -37,3 +37,6 @@ test: install lint ## everything CI runs
 
 bench: ## speed figures (render, render suite, hand-over)
 	$(PY) tests/bench/bench_chart.py
+
+fuzz: ## the values property test at 1,000 examples (the suite runs 250)
+	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/chart/test_values_fuzz.py -q

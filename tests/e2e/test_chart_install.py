@@ -1,0 +1,124 @@
+"""The chart on a real cluster: install, the seed DAG's pod, queues on node types, helm test, uninstall.
+
+One release for the module (an install takes a minute); tests run in file order and build on it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "ci"))
+from airflow_api import AirflowApi  # noqa: E402
+from release import (  # noqa: E402
+    HELM,
+    KUBECTL,
+    SEED_DAG,
+    demo_values,
+    fullname,
+    helm,
+    kubectl_json,
+    task_pods,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+NAMESPACE = "e2e-chart"
+RELEASE = "e2e"
+
+
+def wait_for(description: str, check: Any, timeout: float, interval: float = 2) -> Any:
+    """Poll `check()` until it returns something truthy; fail with `description` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {description}")
+
+
+@pytest.fixture(scope="module")
+def release(cluster_kubeconfig: str) -> Iterator[dict[str, float]]:
+    """Install the chart; yield timings; uninstall (the last test checks what uninstall leaves)."""
+    subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
+    started = time.monotonic()
+    helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, "--create-namespace",
+         values=demo_values())
+    installed = time.monotonic() - started
+    ready = wait_ready(NAMESPACE, RELEASE, timeout=600)
+    print(f"\n[measure] helm install: {installed:.1f} s; all components ready {ready:.1f} s later")
+    yield {"started": started}
+    subprocess.run([HELM, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait"], check=False)
+    subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false"], check=False)
+
+
+@pytest.fixture(scope="module")
+def api(release: dict[str, float]) -> AirflowApi:
+    return AirflowApi.for_release(NAMESPACE, fullname(RELEASE))
+
+
+def test_every_component_is_ready(release: dict[str, float]) -> None:
+    pods = kubectl_json("-n", NAMESPACE, "get", "pods", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+    running = [p for p in pods if p["status"]["phase"] == "Running"]
+    components = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in running}
+    assert {"scheduler", "api-server", "dag-processor", "triggerer", "postgresql"} <= components
+
+
+def test_seed_dag_task_runs_in_its_own_pod_with_its_resources(release: dict[str, float], api: AirflowApi) -> None:
+    api.wait_for_dag(SEED_DAG, timeout=300)
+    run_id = api.trigger(SEED_DAG)
+    pod = wait_for("the seed task's pod", lambda: next(iter(task_pods(NAMESPACE, SEED_DAG)), None), timeout=180)
+    base = pod["spec"]["containers"][0]
+    assert base["name"] == "base"
+    assert base["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                 "limits": {"cpu": "500m", "memory": "1Gi"}}
+    running = wait_for("the seed task's pod to run", lambda: next(
+        (p for p in task_pods(NAMESPACE, SEED_DAG) if p["status"]["phase"] in ("Running", "Succeeded")), None),
+        timeout=180)
+    print(f"\n[measure] install -> seed task pod {running['status']['phase']}: "
+          f"{time.monotonic() - release['started']:.1f} s")
+    assert api.wait_for_run(SEED_DAG, run_id, timeout=600) == "success"
+    print(f"[measure] install -> seed DAG run succeeded: {time.monotonic() - release['started']:.1f} s")
+
+
+def test_queues_land_on_their_node_type(api: AirflowApi) -> None:
+    api.wait_for_dag("queue_placement", timeout=300)
+    run_id = api.trigger("queue_placement")
+
+    def pod_of(task_id: str) -> dict[str, Any] | None:
+        return next((p for p in task_pods(NAMESPACE, "queue_placement")
+                     if p["metadata"]["labels"].get("task_id") == task_id), None)
+
+    missing = wait_for("the pod of the task on a missing node type", lambda: pod_of("on_missing_node_type"), 180)
+    assert missing["spec"]["nodeSelector"] == {"node.kubernetes.io/instance-type": "r5.2xlarge"}
+
+    def failed_scheduling() -> bool:
+        events = kubectl_json("-n", NAMESPACE, "get", "events", "--field-selector",
+                              f"involvedObject.name={missing['metadata']['name']}")["items"]
+        return any(e["reason"] == "FailedScheduling" for e in events)
+
+    wait_for("a FailedScheduling event", failed_scheduling, timeout=120)
+    assert wait_for("the local task to succeed", lambda: api.task_states("queue_placement", run_id).get(
+        "on_local_node_type") == "success", timeout=300)
+    pending = pod_of("on_missing_node_type")
+    assert pending is not None and pending["status"]["phase"] == "Pending"
+
+
+def test_helm_test_runs_a_real_task(release: dict[str, float]) -> None:
+    result = helm("test", RELEASE, "--namespace", NAMESPACE, "--timeout", "15m", timeout=1000)
+    assert "Phase:          Succeeded" in result.stdout or "Succeeded" in result.stdout, result.stdout
+    print(f"\n{result.stdout}")
+
+
+def test_uninstall_leaves_no_pods(release: dict[str, float]) -> None:
+    helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "5m")
+    left = wait_for("every pod of the release to be gone", lambda: not kubectl_json(
+        "-n", NAMESPACE, "get", "pods")["items"] or None, timeout=180)
+    assert left
