@@ -108,6 +108,9 @@ def command_up(state: StateDirs) -> int:
         for line in bringup.images.import_archives(state, layout.IMAGE_ARCHIVES):
             print(f"  {line}", flush=True)
     else:
+        # Before any clean-up: a cluster of another checkout shares the bridge and iptables chain names,
+        # so it must be stopped there, not torn down from here.
+        preflight.require_free_ports(state)
         stale = teardown.leftovers(state) + [
             f"running {r.name} (pid {r.pid})" for r in procs.records(state.pids) if procs.is_alive(r)
         ]
@@ -130,6 +133,14 @@ def command_up(state: StateDirs) -> int:
 def command_down(state: StateDirs) -> int:
     preflight.require_root()
     started = time.monotonic()
+    others = preflight.other_clusters(state)
+    if others:
+        # The bridge, iptables chains and CNI state are shared names: they belong to that cluster now.
+        print(f"a local cluster of another checkout is running ({', '.join(map(str, others))}): leaving it alone")
+        teardown.stop_components(state, components.STOP_ORDER)
+        teardown.remove_state(state)
+        print(f"cluster down: this checkout's processes and state removed ({time.monotonic() - started:.1f}s)")
+        return 0
     teardown.down(state, kube_binary_for_cleanup(state))
     print(f"cluster down: processes stopped, network state removed ({time.monotonic() - started:.1f}s)")
     return 0

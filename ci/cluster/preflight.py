@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import hostnet
 import layout
@@ -57,18 +58,47 @@ def require_short_socket_paths(state: StateDirs) -> None:
         )
 
 
+def other_checkout(pid: int) -> Path | None:
+    """The checkout whose local cluster `pid` belongs to, if it is one (its flags name that state dir)."""
+    marker = "/.state/cluster/"
+    for argument in procs.argv_of(pid):
+        if marker in argument:
+            return Path(argument.split("=", 1)[-1].split(marker, 1)[0])
+    return None
+
+
+def other_clusters(state: StateDirs) -> set[Path]:
+    """Checkouts (not this one) whose local cluster holds our ports: they share the bridge and chains."""
+    found = set()
+    for port in layout.PORTS:
+        for pid in procs.port_holders(port.number, port.host, port.protocol):
+            checkout = other_checkout(pid) if pid else None
+            if checkout is not None and checkout.resolve() != layout.REPO_ROOT.resolve():
+                found.add(checkout)
+    return found
+
+
 def require_free_ports(state: StateDirs) -> None:
     ours = {record.pid for record in procs.records(state.pids) if procs.is_alive(record)}
-    taken = []
+    taken, checkouts = [], set()
     for port in layout.PORTS:
         holders = [pid for pid in procs.port_holders(port.number, port.host, port.protocol) if pid not in ours]
         for pid in holders:
             who = procs.describe_pid(pid) if pid else "an unknown process"
             taken.append(f"{port.protocol} {port.host}:{port.number} (for {port.owner}) is taken by {who}")
+            checkout = other_checkout(pid) if pid else None
+            if checkout is not None:
+                checkouts.add(checkout)
+    if checkouts:
+        where = ", ".join(str(c) for c in sorted(checkouts))
+        raise PreflightError(
+            f"a local cluster from another checkout is running ({where}): stop it there with "
+            "`make cluster-down` (python ci/cluster/cluster.py down), or use it with "
+            f"KUBECONFIG=<checkout>/.state/cluster/admin.kubeconfig\n  " + "\n  ".join(taken)
+        )
     if taken:
         raise PreflightError(
-            "ports the cluster needs are in use:\n  " + "\n  ".join(taken) + "\nstop those processes "
-            "(if it is another local cluster, `make cluster-down` in its checkout) and retry"
+            "ports the cluster needs are in use:\n  " + "\n  ".join(taken) + "\nstop those processes and retry"
         )
 
 

@@ -107,12 +107,17 @@ def stop_pid(pid: int, grace: float = 5.0) -> None:
     stop(Path("/nonexistent"), ProcessRecord(f"pid-{pid}", pid, start_time, [], ""), grace)
 
 
-def describe_pid(pid: int) -> str:
+def argv_of(pid: int) -> list[str]:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return f"pid {pid}"
-    return f"pid {pid} ({' '.join(part.decode(errors='replace') for part in argv if part)[:120]})"
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def describe_pid(pid: int) -> str:
+    argv = argv_of(pid)
+    return f"pid {pid} ({' '.join(argv)[:120]})" if argv else f"pid {pid}"
 
 
 _TCP_LISTEN = "0A"

@@ -35,8 +35,8 @@ def _ctr(state: StateDirs, *args: str) -> list[str]:
     return result.stdout.split() if result.returncode == 0 else []
 
 
-def empty_containerd(state: StateDirs) -> None:
-    """Kill and delete every container (pod sandboxes included), keeping the images."""
+def empty_containerd(state: StateDirs) -> list[str]:
+    """Kill and delete every container (pod sandboxes included), keeping the images; returns their IDs."""
     import health  # deferred: only needed when containerd state exists
 
     started_here = False
@@ -49,6 +49,7 @@ def empty_containerd(state: StateDirs) -> None:
     deadline = time.monotonic() + 30
     while not health.containerd_ready(state) and time.monotonic() < deadline:
         time.sleep(0.3)
+    containers: list[str] = []
     if health.containerd_ready(state):
         tasks = _ctr(state, "tasks", "ls", "-q")
         for task in tasks:
@@ -63,6 +64,7 @@ def empty_containerd(state: StateDirs) -> None:
     elif started_here:
         print("  containerd did not start for clean-up; removing its state by hand", flush=True)
     stop_components(state, ("containerd",))
+    return containers
 
 
 def stop_leftover_shims(state: StateDirs) -> None:
@@ -133,11 +135,15 @@ def remove_pod_network_namespaces() -> None:
             run(["ip", "netns", "delete", netns.name], check=False)
 
 
-def remove_cni_state(state: StateDirs) -> None:
+def remove_cni_state(state: StateDirs, sandbox_ids: list[str]) -> None:
+    """IPAM leases, and libcni's result cache for our network and for our sandboxes' loopback."""
     shutil.rmtree(state.cni_ipam, ignore_errors=True)
-    if CNI_CACHE.exists():
-        for cached in CNI_CACHE.glob(f"{layout.CNI_NETWORK}-*"):
-            cached.unlink(missing_ok=True)
+    if not CNI_CACHE.exists():
+        return
+    cached = list(CNI_CACHE.glob(f"{layout.CNI_NETWORK}-*"))
+    cached += [CNI_CACHE / f"cni-loopback-{sandbox}-lo" for sandbox in sandbox_ids]
+    for path in cached:
+        path.unlink(missing_ok=True)
 
 
 def remove_iptables(kube: Path | None) -> None:
@@ -167,14 +173,14 @@ def remove_state(state: StateDirs) -> None:
 
 def down(state: StateDirs, kube: Path | None) -> None:
     stop_components(state, tuple(n for n in components.STOP_ORDER if n != "containerd"))
-    empty_containerd(state)
+    containers = empty_containerd(state)
     stop_leftover_shims(state)
     kill_pod_cgroups()
     unmount_under(state.kubelet)
     unmount_under(state.containerd_state)
     unmount_under(state.containerd_root)
     remove_pod_network_namespaces()
-    remove_cni_state(state)
+    remove_cni_state(state, containers)
     remove_iptables(kube)
     hostnet.delete_bridge()
     hostnet.restore_host_settings(state.host_settings)
