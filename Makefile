@@ -22,6 +22,7 @@ lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	helm3 lint chart --strict
 	$(PY) ci/sync_chart_files.py --check
 	$(PY) ci/values_doc.py --check
+	bash ci/checkov.sh
 
 test-fast: ## render tests and unit tests (no services, no cluster)
 	$(PY) -m pytest tests/chart tests/hooks -m "not integration and not e2e" -q
@@ -38,5 +39,5 @@ test: install lint ## everything CI runs
 bench: ## speed figures (render, render suite, hand-over)
 	$(PY) tests/bench/bench_chart.py
 
-fuzz: ## the values property test at 1,000 examples (the suite runs 250)
+fuzz: ## the values property test at 1,000 examples (the suite runs 150)
 	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/chart/test_values_fuzz.py -q

@@ -16,7 +16,7 @@ from .kube_schema import schema_errors
 from .render import NAMESPACE, RenderError, helm_template
 from .values_space import VALUES
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 # Either the schema's `at '/key/path'` or one of _validate.tpl's messages, which start with the key.
 _NAMED_KEY = re.compile(
     r"at '/[^']+'|additional properties|execution error at \([^)]+\): (executor|workers\.|database\.|celery\.|"
