@@ -15,7 +15,7 @@ from airflow_k8s_hooks import progress, schedulers
 from airflow_k8s_hooks.clients import db
 from airflow_k8s_hooks.clients.kube import Kube
 from airflow_k8s_hooks.config import MigrateSettingsConfig
-from airflow_k8s_hooks.executors import CELERY, KUBERNETES, Executor, as_list, find
+from airflow_k8s_hooks.executors import CELERY, KUBERNETES, Executor, as_list, find, parse_list
 from airflow_k8s_hooks.state import StateStore
 
 STEP = "migrate-settings"
@@ -107,6 +107,12 @@ def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
     Example:
         >>> run(MigrateSettingsConfig(release, 2, parse_list("KubernetesExecutor")), KubeApi())  # doctest: +SKIP
     """
+    store = StateStore(kube, cfg.release.namespace, cfg.release.state_config_map)
+    state = store.load()
+    # Retiring = what the flag or a keep-old-executor drain says, while it is still configured.
+    recorded = parse_list(state.retiring) if state.retiring else ()
+    retiring = tuple(e for e in (*cfg.retiring, *recorded) if find(cfg.executors, e.name) is not None)
+    retiring = tuple({e.entry: e for e in retiring}.values())
     configured = (*cfg.executors, *cfg.retiring)
     with db.session() as s:
         stale = stale_executor_names(db.executor_names_in_use(s), configured)
@@ -122,23 +128,20 @@ def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
                           f"{c.executor}, which is gone: the scheduler resets them when their heartbeat expires")
     for note in config_notes(user_set_config(), cfg.executors):
         progress.say(STEP, f"config: {note.line()}")
-    store = StateStore(kube, cfg.release.namespace, cfg.release.state_config_map)
-    state = store.load()
-    retiring = as_list(cfg.retiring) if cfg.retiring else ""
-    state = store.save(state.but(executors=as_list(cfg.executors), retiring=retiring, drain_phase="",
-                                 drain_target="", drain_queues=(), drain_consumers=()))
-    progress.say(STEP, f"state recorded: executors={state.executors} retiring={retiring or '-'}")
+    state = store.save(state.but(executors=as_list(cfg.executors), retiring=as_list(retiring) if retiring else "",
+                                 drain_phase="", drain_target="", drain_queues=(), drain_consumers=()))
+    progress.say(STEP, f"state recorded: executors={state.executors} retiring={state.retiring or '-'}")
     if cfg.cleanup_selector:
-        _cleanup(cfg, kube)
+        _cleanup(cfg, kube, bool(retiring))
     schedulers.restore(kube, cfg.release, state, cfg.scheduler_replicas)
 
 
-def _cleanup(cfg: MigrateSettingsConfig, kube: Kube) -> None:
+def _cleanup(cfg: MigrateSettingsConfig, kube: Kube, retiring: bool) -> None:
     ns, sel = cfg.release.namespace, cfg.cleanup_selector
     pods = [p for p in kube.list_pods(ns, sel) if p.phase in ("Succeeded", "Failed")]
     for p in pods:
         kube.delete_pod(ns, p.name)
-    pvcs = [] if cfg.retiring else kube.list_pvcs(ns, sel)  # retiring workers still use theirs
+    pvcs = [] if retiring else kube.list_pvcs(ns, sel)  # retiring workers still use theirs
     for name in pvcs:
         kube.delete_pvc(ns, name)
     progress.say(STEP, f"cleaned {len(pods)} finished pods and {len(pvcs)} PVCs matching {sel}")

@@ -229,3 +229,11 @@ def new_scenario(s: Session, tmp: Path, **worker_env: str) -> Scenario:
 
 def has(lines: Sequence[str], text: str) -> bool:
     return any(text in line for line in lines)
+
+
+def run_script(sc: Scenario, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a helper script of this folder with the hook environment."""
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / script), *args], env=sc.hook_env(),
+                          capture_output=True, text=True, timeout=300)
+    print(f"$ {script} {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr}")
+    return done
