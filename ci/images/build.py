@@ -138,18 +138,27 @@ def build_static(recipe: Recipe, log: TextIO) -> oci.Descriptor:
 _PRELUDE = """\
 PS4='+ $(date +%T) '
 set -x
-apt_install() { apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "$@"; }
+# unsafe-io: no fsync per file; a crashed build is thrown away anyway.
+apt_install() {
+    apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 \\
+        -o Dpkg::Options::=--force-unsafe-io "$@"
+}
 # Installs from a wheelhouse kept in the host cache: the egress proxy strips Cache-Control, so pip's
 # own HTTP cache stores nothing. Online only when the wheelhouse lacks a pinned wheel, or to relock.
 WHEELS=/root/.cache/wheels
 pip_install() {
     local reqs=(-r "$IN/requirements.txt" -c "$IN/constraints.txt")
-    local install=(pip install --no-input --root-user-action=ignore --no-index --find-links "$WHEELS")
+    local install=(pip install --no-input --root-user-action=ignore --no-index --find-links "$WHEELS" --no-compile)
     if [[ ! -s "$IN/constraints.txt" ]] || ! "${install[@]}" "${reqs[@]}"; then
         pip download --no-input --progress-bar off -d "$WHEELS" "${reqs[@]}"
         "${install[@]}" "${reqs[@]}"
     fi
-    pip freeze --path "$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >"$OUT/freeze.txt"
+    local site
+    site="$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+    # Bytecode is shipped (the airflow user cannot write it at run time); compileall uses every core,
+    # pip would compile file by file.
+    python3 -m compileall -q -j 0 "$site" >/dev/null
+    pip freeze --path "$site" >"$OUT/freeze.txt"
 }
 apt-get update -qq
 """
@@ -188,7 +197,8 @@ def build_debian(recipe: Recipe, host: rootfs.ChrootHost, log: TextIO, relock: b
         rootfs.clean(work)
         return _write_archive(recipe, lambda sink: oci.write_layer(sink, work, SKIP_CONTENTS_OF))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        # rm is several times faster than shutil.rmtree on ~40k files.
+        subprocess.run(["rm", "-rf", str(work)], check=False)
 
 
 def _check_lock(recipe: Recipe, freeze: Path, relock: bool) -> None:
@@ -272,7 +282,7 @@ def build_all(recipes: list[Recipe], args: argparse.Namespace) -> None:
         raise BuildError("\n\n".join(errors))
 
 
-def import_all(recipes: list[Recipe], address: Path, ctr_name: str) -> None:
+def import_all(recipes: list[Recipe], address: Path, ctr_name: str, snapshotter: str) -> None:
     ctr = shutil.which(ctr_name)
     if ctr is None or not ctrimport.containerd_up(ctr, address):
         print(f"import skipped: no containerd answering at {address}" + ("" if ctr else " (no ctr)"))
@@ -282,7 +292,7 @@ def import_all(recipes: list[Recipe], address: Path, ctr_name: str) -> None:
         if meta is None:
             raise BuildError(f"{recipe.name}: no {ImageMeta.path(recipe)}; build it first")
         started = time.monotonic()
-        what = ctrimport.import_archive(ctr, address, archive_path(recipe), recipe.ref, meta.digest)
+        what = ctrimport.import_archive(ctr, address, archive_path(recipe), recipe.ref, meta.digest, snapshotter)
         print(f"{recipe.name:9} {what} in {time.monotonic() - started:.1f}s")
 
 
@@ -308,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="containerd socket (default: .state/cluster/containerd/containerd.sock)",
     )
     parser.add_argument("--ctr", default="ctr", help="ctr binary (default: ctr on PATH)")
+    parser.add_argument("--snapshotter", default="overlayfs", help="containerd snapshotter the CRI uses")
     parser.add_argument("--force", action="store_true", help="rebuild even when inputs are unchanged")
     parser.add_argument(
         "--relock", action="store_true", help="resolve pip requirements afresh and rewrite ci/images/locks/<name>.txt"
@@ -323,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_all(recipes, args)
         if args.do_import:
             address = args.address if args.address.is_absolute() else REPO / args.address
-            import_all(recipes, address, args.ctr)
+            import_all(recipes, address, args.ctr, args.snapshotter)
     except (BuildError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -39,11 +39,16 @@ def present_digest(ctr: str, address: Path, ref: str) -> str | None:
     return None
 
 
-def import_archive(ctr: str, address: Path, archive: Path, ref: str, digest: str) -> str:
-    """Import unless containerd already has this exact manifest; return what happened."""
+def import_archive(
+    ctr: str, address: Path, archive: Path, ref: str, digest: str, snapshotter: str = "overlayfs"
+) -> str:
+    """Import unless containerd already has this exact manifest; return what happened.
+
+    Unpacked into the snapshotter the CRI plugin uses, so the first pod start does not unpack.
+    """
     if present_digest(ctr, address, ref) == digest:
         return "already present"
-    result = _ctr(ctr, address, "images", "import", str(archive))
+    result = _ctr(ctr, address, "images", "import", "--snapshotter", snapshotter, str(archive))
     if result.returncode:
         raise RuntimeError(f"ctr images import {archive} failed: {result.stderr.strip()}")
     if present_digest(ctr, address, ref) != digest:
