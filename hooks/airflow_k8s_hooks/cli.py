@@ -47,6 +47,10 @@ def _executors(value: str) -> Any:
         raise argparse.ArgumentTypeError(str(e)) from e
 
 
+def _executors_or_none(value: str) -> Any:
+    return _executors(value) if value.strip() else ()
+
+
 def _names(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -94,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _release_args(p)
     _add(p, "--scheduler-replicas", type=int, help="scheduler replicas of the new release")
     _add(p, "--executors", type=_executors, help="executors of the new release, first = default")
-    _add(p, "--retiring", required=False, type=_executors, default=(), help="old executors kept to finish")
+    _add(p, "--retiring", required=False, type=_executors_or_none, default=(), help="old executors kept to finish")
     _add(p, "--cleanup-selector", required=False, default="", help="finished pods / PVCs of the old executor")
 
     p = sub.add_parser("migrate-values", help="rewrite a values file for another executor, print a diff",

@@ -109,11 +109,12 @@ def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
     """
     store = StateStore(kube, cfg.release.namespace, cfg.release.state_config_map)
     state = store.load()
-    # Retiring = what the flag or a keep-old-executor drain says, while it is still configured.
+    # Retiring: what the flag says, plus what a keep-old-executor drain recorded while the release still
+    # configures it (the chart renders retiring executors as secondaries).
     recorded = parse_list(state.retiring) if state.retiring else ()
-    retiring = tuple(e for e in (*cfg.retiring, *recorded) if find(cfg.executors, e.name) is not None)
-    retiring = tuple({e.entry: e for e in retiring}.values())
-    configured = (*cfg.executors, *cfg.retiring)
+    kept = (*cfg.executors, *cfg.retiring)
+    retiring = tuple({e.entry: e for e in (*cfg.retiring, *recorded) if find(kept, e.name) is not None}.values())
+    configured = (*cfg.executors, *(e for e in retiring if find(cfg.executors, e.name) is None))
     with db.session() as s:
         stale = stale_executor_names(db.executor_names_in_use(s), configured)
         # Waiting TIs cannot be executing: safe to send to the default. In-flight ones are only reported.
@@ -128,7 +129,7 @@ def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
                           f"{c.executor}, which is gone: the scheduler resets them when their heartbeat expires")
     for note in config_notes(user_set_config(), cfg.executors):
         progress.say(STEP, f"config: {note.line()}")
-    state = store.save(state.but(executors=as_list(cfg.executors), retiring=as_list(retiring) if retiring else "",
+    state = store.save(state.but(executors=as_list(configured), retiring=as_list(retiring) if retiring else "",
                                  drain_phase="", drain_target="", drain_queues=(), drain_consumers=()))
     progress.say(STEP, f"state recorded: executors={state.executors} retiring={state.retiring or '-'}")
     if cfg.cleanup_selector:

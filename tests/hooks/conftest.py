@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +23,12 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def airflow_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def airflow_session() -> Iterator[object]:
     import stack
 
-    home = tmp_path_factory.mktemp("airflow-home")
+    # Not pytest's tmp_path: other pytest runs on the machine rotate (delete) old basetemp dirs while our
+    # servers still write there.
+    home = Path(tempfile.mkdtemp(prefix="hooks-airflow-"))
     gen = stack.start_session(home)
     try:
         session = next(gen)
@@ -31,13 +36,22 @@ def airflow_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
         _unavailable(str(e))
     yield session
     gen.close()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
-def scenario(airflow_session: object, tmp_path: Path) -> Iterator[object]:
+def scenario_dir(airflow_session: object, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A per-scenario dir under the session home (logs stay there until the session ends)."""
+    path = Path(airflow_session.home) / re.sub(r"\W+", "_", request.node.name)[:80]  # type: ignore[attr-defined]
+    path.mkdir()
+    yield path
+
+
+@pytest.fixture
+def scenario(airflow_session: object, scenario_dir: Path) -> Iterator[object]:
     import stack
 
-    sc = stack.new_scenario(airflow_session, tmp_path)  # type: ignore[arg-type]
+    sc = stack.new_scenario(airflow_session, scenario_dir)  # type: ignore[arg-type]
     try:
         yield sc
     finally:

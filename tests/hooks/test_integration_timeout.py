@@ -13,8 +13,8 @@ LONG = "30"
 
 
 @pytest.fixture
-def long_scenario(airflow_session: stack.Session, tmp_path):  # type: ignore[no-untyped-def]
-    sc = stack.new_scenario(airflow_session, tmp_path, HOOKS_TEST_LONG_SLEEP=LONG, HOOKS_TEST_SLEEP="10")
+def long_scenario(airflow_session: stack.Session, scenario_dir):  # type: ignore[no-untyped-def]
+    sc = stack.new_scenario(airflow_session, scenario_dir, HOOKS_TEST_LONG_SLEEP=LONG, HOOKS_TEST_SLEEP="10")
     try:
         yield sc
     finally:

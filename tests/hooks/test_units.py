@@ -229,3 +229,10 @@ def test_cli_maps_errors_to_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
 
         monkeypatch.setattr(cli, "_run", boom)
         assert cli.main(["preflight", "--to-executors", "KubernetesExecutor"]) == code
+
+
+def test_cli_accepts_the_charts_empty_retiring() -> None:
+    a = cli.build_parser().parse_args(["migrate-settings", "--namespace=n", "--state-configmap=s",
+                                       "--scheduler-deployment=d", "--scheduler-replicas=2",
+                                       "--executors=KubernetesExecutor", "--retiring=", "--cleanup-selector=a=b"])
+    assert a.retiring == () and a.scheduler_replicas == 2

@@ -48,7 +48,7 @@ with DAG(dag_id="handover_probe", schedule=None, catchup=False, max_active_tasks
 
             short()
 
-    @task(task_id="long", queue="q1", retries=2)
+    @task(task_id="long", queue="q1", retries=2, priority_weight=100)  # queued first: runs from the start
     def long(ti=None) -> None:
         _work(float(os.environ.get("HOOKS_TEST_LONG_SLEEP", "0")), ti)
 
