@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -330,6 +331,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipes = [RECIPES[name] for name in (args.only or RECIPES)]
     STATE.mkdir(parents=True, exist_ok=True)
     (rootfs.cache_dir() / "logs").mkdir(parents=True, exist_ok=True)
+    # Work directories and the wheelhouse live in the per-user cache, shared by every checkout.
+    lock = open(rootfs.cache_dir() / "build.lock", "w")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("waiting for another image build to finish ...", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         build_all(recipes, args)
         if args.do_import:

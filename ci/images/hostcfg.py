@@ -147,6 +147,9 @@ def pip_config() -> PipConfig:
         value = settings.get(key, "")
         if key in settings and "://" not in value:
             del settings[key]
+    # The image build is a system-wide install by design.
+    for key in ("require-virtualenv", "user"):
+        settings.pop(key, None)
     return PipConfig(settings, ca_bundle)
 
 

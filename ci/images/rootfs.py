@@ -139,6 +139,8 @@ def _build_files(root: Path, host: ChrootHost) -> Iterator[dict[str, str]]:
         if resolv.is_symlink():
             resolv.unlink()
         shutil.copyfile("/etc/resolv.conf", resolv)
+        # The host's mirror of today, not the one the cached base was made with.
+        _write(root / "etc/apt/sources.list", host.sources_list())
         cert = None
         if host.pip.ca_bundle:
             shutil.copyfile(host.pip.ca_bundle, build / "ca.pem")

@@ -131,6 +131,25 @@ def test_postgres_initdb_on_fresh_fsgroup_volume(unpack_image: Unpack, pgdata_vo
         subprocess.run(["umount", "--lazy", str(mountpoint)], check=False)
 
 
+def test_postgres_started_as_root_drops_to_999(unpack_image: Unpack, tmp_path: Path) -> None:
+    """No securityContext: the entrypoint takes the volume over for uid 999 and uses it directly."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    postgres = unpack_image("postgres")
+    volume = tmp_path / "root-owned"
+    volume.mkdir(mode=0o755)
+    mountpoint = postgres.root / "var/lib/postgresql/data"
+    port = _free_port()
+    subprocess.run(["mount", "--bind", str(volume), str(mountpoint)], check=True)
+    try:
+        proc = postgres.start(["postgres", "-p", str(port)], user="0:0", env={"POSTGRES_PASSWORD": "pw"})
+        _wait(lambda: psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password="pw").close(), proc)
+        postgres.stop(proc, signal.SIGINT)
+    finally:
+        subprocess.run(["umount", "--lazy", str(mountpoint)], check=False)
+    assert (volume.stat().st_uid, volume.stat().st_mode & 0o777) == (999, 0o700)
+    assert (volume / "PG_VERSION").is_file()
+
+
 def test_redis_with_chart_args(unpack_image: Unpack) -> None:
     redis = pytest.importorskip("redis")
     image = unpack_image("redis")
