@@ -144,8 +144,8 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 \\
         -o Dpkg::Options::=--force-unsafe-io "$@"
 }
-# Installs from a wheelhouse kept in the host cache: the egress proxy strips Cache-Control, so pip's
-# own HTTP cache stores nothing. Online only when the wheelhouse lacks a pinned wheel, or to relock.
+# Installs from a wheelhouse kept in the host cache: pip's own HTTP cache keys on Cache-Control, which
+# egress proxies may strip (ours does). Online only when a pinned wheel is missing, or to relock.
 WHEELS=/root/.cache/wheels
 pip_install() {
     local reqs=(-r "$IN/requirements.txt" -c "$IN/constraints.txt")
