@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import components
+import health
 import hostnet
 import layout
 import procs
@@ -37,8 +38,6 @@ def _ctr(state: StateDirs, *args: str) -> list[str]:
 
 def empty_containerd(state: StateDirs) -> list[str]:
     """Kill and delete every container (pod sandboxes included), keeping the images; returns their IDs."""
-    import health  # deferred: only needed when containerd state exists
-
     started_here = False
     record = procs.load(state.pids, "containerd")
     config = state.config / "containerd.toml"
@@ -46,8 +45,10 @@ def empty_containerd(state: StateDirs) -> list[str]:
         # After a crash: start containerd just long enough to delete what it still knows about.
         procs.start(state.pids, "containerd", components.containerd(state).argv, state.logs / "containerd.log")
         started_here = True
+    record = procs.load(state.pids, "containerd")
+    running = record is not None and procs.is_alive(record)
     deadline = time.monotonic() + 30
-    while not health.containerd_ready(state) and time.monotonic() < deadline:
+    while running and not health.containerd_ready(state) and time.monotonic() < deadline:
         time.sleep(0.3)
     containers: list[str] = []
     if health.containerd_ready(state):
