@@ -89,18 +89,19 @@ def run(cfg: DrainConfig, kube: Kube, broker_factory: Callable[[], Broker] = Bro
             state, left = _drain_one(cfg, switch, executor, store, state, deadline, kube, broker_factory, outcome)
             if left:
                 unfinished.append(Unfinished(executor, left))
-        if switch.default_moved:
-            _tag_null_to_old_default(switch)
         if unfinished and cfg.on_timeout is OnTimeout.FAIL:
             _restore(cfg, kube, store, state, broker_factory)
             detail = "; ".join(f"{u.executor.entry}: {_fmt(u.left)}" for u in unfinished)
             raise DrainTimedOut(
-                f"running work outlived --timeout {cfg.timeout:.0f}s ({detail}). Nothing was changed and the "
-                "schedulers are back: raise executorSwitch.drainTimeout, wait for these tasks, or set "
-                "executorSwitch.onTimeout=keep-old-executor"
+                f"running work outlived --timeout {cfg.timeout:.0f}s ({detail}). Nothing was lost or run twice and "
+                "the schedulers are back (queued work is queued again as the same try): raise "
+                "executorSwitch.drainTimeout, wait for these tasks, or set executorSwitch.onTimeout=keep-old-executor"
             )
+        if switch.default_moved:
+            _tag_null_to_old_default(switch)
         for u in unfinished:
-            outcome.kept[u.executor.entry] = _keep_old(cfg, switch, u.executor, kube, broker_factory, state)
+            handed_back, outcome.kept[u.executor.entry] = _keep_old(cfg, switch, u.executor, broker_factory, state)
+            outcome.handed_back += handed_back
         outcome.retiring = tuple(u.executor for u in unfinished)
         retiring = as_list(outcome.retiring) if outcome.retiring else ""
         store.save(state.but(retiring=retiring, drain_phase="kept-old" if unfinished else "done",
@@ -211,7 +212,9 @@ def _verify_celery(broker: Broker, queues: set[str], owner: db.Owner, tally: han
 def _drain_kubernetes(cfg: DrainConfig, owner: db.Owner, deadline: progress.Deadline, kube: Kube,
                       outcome: Outcome) -> dict[str, int]:
     ns = cfg.release.namespace
-    outcome.handed_back += _hand_back_pods(cfg, owner, kube)
+    handed_back, deleting = _hand_back_pods(cfg, owner, kube)
+    outcome.handed_back += handed_back
+    deleting |= {p.name for p in _stale_pods(cfg, kube)}
 
     def running() -> dict[str, int]:
         with db.session() as s:
@@ -222,7 +225,6 @@ def _drain_kubernetes(cfg: DrainConfig, owner: db.Owner, deadline: progress.Dead
             left["pods being deleted"] = len(pods)
         return left
 
-    deleting = {p.name for p in _stale_pods(cfg, kube)}
     left = progress.wait_until(STEP, "running task pods", running, deadline, interval=cfg.poll_interval)
     if not left:
         progress.say(STEP, "verified: no task pod of the old executor pending, nothing queued or running")
@@ -251,8 +253,10 @@ def match_pods(pods: list[Pod], keys: list[db.TiKey]) -> dict[str, db.TiKey]:
     return out
 
 
-def _hand_back_pods(cfg: DrainConfig, owner: db.Owner, kube: Kube) -> int:
-    """CAS QUEUED -> SCHEDULED first; only for rows that changed delete the pending pod."""
+def _hand_back_pods(cfg: DrainConfig, owner: db.Owner, kube: Kube) -> tuple[int, set[str]]:
+    """CAS QUEUED -> SCHEDULED first; only for rows that changed delete the pending pod.
+
+    Returns how many TIs were handed back and the pods deleted (waited for until they are gone)."""
     ns = cfg.release.namespace
     with db.session() as s:
         queued = db.ti_keys(s, [db.QUEUED], owner)
@@ -262,13 +266,12 @@ def _hand_back_pods(cfg: DrainConfig, owner: db.Owner, kube: Kube) -> int:
     for i in range(0, len(queued), cfg.batch_size):
         with db.session() as s:
             changed |= db.hand_back(s, [k.id for k in queued[i:i + cfg.batch_size]])
-    for name, key in matched.items():
-        if key.id in changed:
-            kube.delete_pod(ns, name)
+    deleted = {name for name, key in matched.items() if key.id in changed}
+    for name in sorted(deleted):
+        kube.delete_pod(ns, name)
     if queued:
-        progress.say(STEP, f"{len(changed)} queued task instances handed back, "
-                     f"{sum(1 for k in matched.values() if k.id in changed)} pending pods deleted")
-    return len(changed)
+        progress.say(STEP, f"{len(changed)} queued task instances handed back, {len(deleted)} pending pods deleted")
+    return len(changed), deleted
 
 
 def _stale_pods(cfg: DrainConfig, kube: Kube) -> list[Pod]:
@@ -303,22 +306,26 @@ def _drain_generic(cfg: DrainConfig, owner: db.Owner, deadline: progress.Deadlin
 
 
 # Timeout and failure ----------------------------------------------------------------------------------------
-def _keep_old(cfg: DrainConfig, switch: Switch, executor: Executor, kube: Kube,
-              broker_factory: Callable[[], Broker], state: State) -> int:
+def _keep_old(cfg: DrainConfig, switch: Switch, executor: Executor, broker_factory: Callable[[], Broker],
+              state: State) -> tuple[int, int]:
     """Hand back what can be, tag the rest ``executor=<old>`` so the old executor (kept as a secondary
-    executor by the next release) adopts it; give Celery workers their consumers back."""
+    executor by the next release) adopts it; give Celery workers their consumers back.
+
+    Returns (handed back, tagged)."""
     owner = owner_of(switch, executor)
+    handed_back = 0
     if executor.kind == CELERY:
         with broker_factory() as broker:
             # Workers still hold prefetched messages: their unacked entries are not orphans.
             tally = handover.run(broker, state.drain_queues, owner, cfg.batch_size, restore_orphans=False)
             for worker, queue in state.drain_consumers:
                 broker.add_consumer(worker, queue)
-        progress.say(STEP, f"{tally.total} queued task instances handed back; consumers restored")
+        handed_back = tally.total
+        progress.say(STEP, f"{handed_back} queued task instances handed back; consumers restored")
     with db.session() as s:
         tagged = db.tag_executor(s, owner, db.IN_FLIGHT, executor.name)
     progress.say(STEP, f"{tagged} in-flight task instances tagged executor={executor.name}: it adopts them")
-    return tagged
+    return handed_back, tagged
 
 
 def _tag_null_to_old_default(switch: Switch) -> None:

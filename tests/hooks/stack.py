@@ -213,7 +213,7 @@ def start_session(home: Path) -> Iterator[Session]:
             services.stop(s.api)
 
 
-def new_scenario(s: Session, tmp: Path, **worker_env: str) -> Scenario:
+def new_scenario(s: Session, tmp: Path, workers: bool = True, **worker_env: str) -> Scenario:
     """Clean DB runs and broker, start three workers and a one-replica scheduler Deployment."""
     s_env = s.env("CeleryExecutor", HOOKS_TEST_EXECUTOR_TAG="CeleryExecutor", **worker_env)
     sc = Scenario(s, tmp, s_env)
@@ -221,7 +221,8 @@ def new_scenario(s: Session, tmp: Path, **worker_env: str) -> Scenario:
     redis.Redis(port=s.redis.port).flushall()
     sc.kube = FakeKube(tmp, on_scale=sc.scale).__enter__()
     sc.kube.deployments[(NS, SCHEDULER)] = 0
-    sc.start_workers()
+    if workers:
+        sc.start_workers()
     sc.scale(SCHEDULER, 1)
     sc.kube.deployments[(NS, SCHEDULER)] = 1
     return sc

@@ -39,3 +39,23 @@ def test_drain_celery_to_local_runs_every_task_once(scenario: Scenario) -> None:
     _upgrade_and_finish(sc)
     state = sc.kube.config_map(NS, STATE_CM)
     assert state is not None and state["executors"] == "LocalExecutor"
+
+
+def test_preflight_refuses_pinned_queue_and_plan_reports(scenario: Scenario) -> None:
+    sc = scenario
+    sc.trigger()
+    wait_running_and_queued(sc)
+    refused = sc.hook("preflight", "--to-executors", "LocalExecutor", "--to-queues", "q1,q2")
+    assert refused.returncode == 3
+    assert "handover_probe.q3_0: queue='q3' (DAG definition" in refused.stderr
+    assert "add their queue under `workers.queues`" in refused.stderr
+    pinned = sc.hook("preflight", "--to-executors", "fast:some.module.FastExecutor")
+    assert pinned.returncode == 0  # no task names an executor: NULL follows the new default
+    plan = sc.hook("plan", "--namespace", NS, "--state-configmap", STATE_CM, "--scheduler-deployment", SCHEDULER,
+                   "--to-executors", "LocalExecutor", "--to-queues", "q1,q2,q3")
+    assert plan.returncode == 0, plan.stderr
+    assert "executors: CeleryExecutor -> LocalExecutor" in plan.stdout
+    assert re.search(r"drain CeleryExecutor: stop schedulers, wait for \d+ running, hand \d+ queued back", plan.stdout)
+    assert re.search(r"broker queue depths: .*q1=\d", plan.stdout)
+    assert sc.kube is not None and sc.kube.deployments[(NS, SCHEDULER)] == 1  # plan changed nothing
+    assert sc.kube.config_map(NS, STATE_CM) is None

@@ -33,7 +33,7 @@ def test_timeout_fail_restores_everything(long_scenario: Scenario) -> None:
     sc.wait("the long task to run, others queued", lambda: _long_running_with_backlog(sc))
     done = sc.hook(*sc.drain_args(timeout=4, on_timeout="fail"))
     assert done.returncode == 4, done.stderr
-    assert "timed out" in done.stderr and "q1 (running)=1" in done.stderr
+    assert "timed out" in done.stderr and "q1 (running)=" in done.stderr
     assert sc.kube is not None and sc.kube.deployments[(NS, SCHEDULER)] == 1 and len(sc.schedulers) == 1
     state = sc.kube.config_map(NS, STATE_CM)
     assert state is not None and state["drainPhase"] == "restored" and state["drainConsumers"] == ""
