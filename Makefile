@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export HELM ?= $(CURDIR)/.tools/bin/helm
 
-.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e bench fuzz cluster cluster-down images demo
+.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e bench fuzz cluster cluster-down cluster-status images demo
 
 install: ## tools, Debian packages and the Python environment
 	bash ci/install.sh
@@ -33,8 +33,30 @@ test-chart:
 test-hooks: ## hook library, with real PostgreSQL, Redis, scheduler and Celery workers
 	$(PY) -m pytest tests/hooks -q
 
-test: install lint ## everything CI runs
-	$(PY) -m pytest tests -q
+test: install lint ## everything CI runs: all tests, the end-to-end ones on the local cluster
+	bash ci/test-all.sh
+
+test-e2e: ## end-to-end tests on the cluster KUBECONFIG names, else the local one (`make cluster`)
+	$(PY) -m pytest tests/e2e -q -m e2e -s
+
+images: ## build the chart's images into .state/images (and import them when the cluster runs)
+	bash ci/install-cluster-deps.sh
+	$(PY) ci/images/build.py --import
+
+cluster: ## the local single-node Kubernetes (idempotent); prints `export KUBECONFIG=...`
+	bash ci/install-cluster-deps.sh
+	$(PY) ci/images/build.py --only pause
+	$(PY) ci/cluster/cluster.py up
+
+cluster-down: ## stop the local cluster and remove its network state
+	$(PY) ci/cluster/cluster.py down
+
+cluster-status:
+	$(PY) ci/cluster/cluster.py status
+
+demo: install ## cluster, images, helm install, the example DAG run through the REST API, its pod
+	@if [ -z "$$KUBECONFIG" ]; then $(MAKE) --no-print-directory images cluster; fi
+	KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/.state/cluster/admin.kubeconfig} $(PY) ci/demo.py
 
 bench: ## speed figures (render, render suite, hand-over)
 	$(PY) tests/bench/bench_chart.py

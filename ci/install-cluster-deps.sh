@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the local single-node cluster needs (ci/cluster/cluster.py): the container runtime,
-# the CNI plugins, and the tools kube-proxy and the kubelet shell out to. Idempotent, non-interactive.
+# Debian packages the local single-node cluster (ci/cluster/cluster.py) and its images (ci/images) need:
+# the container runtime, the CNI plugins, the tools kube-proxy and the kubelet shell out to, debootstrap. Idempotent, non-interactive.
 set -euo pipefail
 
 packages=(
@@ -11,7 +11,10 @@ packages=(
     iptables                     # kube-proxy's iptables mode and the bridge masquerade rules
     iproute2                     # ip link/addr for the node bridge
     kmod                         # modprobe br_netfilter when the kernel has it as a module
-    util-linux                   # mount/umount/nsenter for cleaning kubelet state
+    util-linux                   # mount/umount/nsenter for cleaning kubelet state; unshare for image builds
+    debootstrap                  # image builds (ci/images): the Debian root filesystems
+    gcc                          # image builds: the static pause binary
+    libc6-dev                    # image builds: static libc for pause
 )
 
 missing=()

@@ -134,6 +134,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{/* Environment of every Airflow component container: secrets by reference, never in the ConfigMap. */}}
 {{- define "airflow-k8s.airflowEnv" -}}
 {{- $executors := include "airflow-k8s.executors" . | fromJsonArray -}}
+# The image's entrypoint would first poll the DB; components wait for migrations in an init container instead.
+- name: CONNECTION_CHECK_MAX_COUNT
+  value: "0"
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   valueFrom:
     secretKeyRef:

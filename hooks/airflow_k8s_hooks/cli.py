@@ -13,6 +13,7 @@ from typing import Any
 import airflow_k8s_hooks
 from airflow_k8s_hooks import errors
 from airflow_k8s_hooks.config import (
+    CleanupConfig,
     DrainConfig,
     MigrateSettingsConfig,
     MigrateValuesConfig,
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--retiring", required=False, type=_executors_or_none, default=(), help="old executors kept to finish")
     _add(p, "--cleanup-selector", required=False, default="", help="finished pods / PVCs of the old executor")
 
+    p = sub.add_parser("cleanup", help="pre-delete: remove task pods the executor left", epilog=EPILOG)
+    _add(p, "--namespace", help="namespace of the release")
+    _add(p, "--selector", help="label selector of the release's task pods")
+
     p = sub.add_parser("migrate-values", help="rewrite a values file for another executor, print a diff",
                        epilog=EPILOG)
     p.add_argument("file", type=Path)
@@ -138,6 +143,10 @@ def _run(a: argparse.Namespace, kube_factory: Callable[[], Any]) -> None:
 
         migrate_settings.run(MigrateSettingsConfig(
             _release(a), a.scheduler_replicas, a.executors, tuple(a.retiring), a.cleanup_selector), kube_factory())
+    elif a.command == "cleanup":
+        from airflow_k8s_hooks import cleanup
+
+        cleanup.run(CleanupConfig(a.namespace, a.selector), kube_factory())
     elif a.command == "migrate-values":
         from airflow_k8s_hooks import migrate_values
 

@@ -63,6 +63,12 @@ class MigrateSettingsConfig:
 
 
 @dataclass(frozen=True)
+class CleanupConfig:
+    namespace: str
+    selector: str
+
+
+@dataclass(frozen=True)
 class MigrateValuesConfig:
     file: Path
     to: tuple[Executor, ...]

@@ -46,9 +46,9 @@ def parse_message(task_name: str | None, body: Any) -> Parsed:
     try:
         args = body[0]
         workload = json.loads(args[0]) if isinstance(args[0], str | bytes) else args[0]
-        if "ti" in workload and workload["ti"]:
+        if workload.get("ti"):
             return Parsed("task", uuid.UUID(str(workload["ti"]["id"])))
-        if "callback" in workload and workload["callback"]:
+        if workload.get("callback"):
             return Parsed("callback", uuid.UUID(str(workload["callback"]["id"])))
         return Parsed("foreign", why=f"workload type {workload.get('type')!r} has no task instance or callback")
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
@@ -114,7 +114,7 @@ def commit_batch(task_ids: Sequence[uuid.UUID], callback_ids: Sequence[uuid.UUID
 
 
 def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
-                commit: Commit = commit_batch) -> None:
+                commit: Commit | None = None) -> None:
     """Take every message of ``queue``: hand its TI back (commit), then ack it; keep foreign ones in place.
 
     Foreign messages stay unacked until the queue is exhausted (so ``basic_get`` does not return them
@@ -125,6 +125,7 @@ def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
         ...     t = Tally(); drain_queue(b, "default", t); t.handed_back
         {'default': 12}
     """
+    commit = commit or commit_batch
     held: list[Delivered] = []
     try:
         while True:

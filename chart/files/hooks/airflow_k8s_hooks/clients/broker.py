@@ -57,7 +57,7 @@ class Broker:
         self.app = app
         self.reply_timeout = reply_timeout
         self._conn: Any = None
-        self._workers: int | None = None
+        self._workers: set[str] = set()
 
     @classmethod
     def from_airflow(cls, reply_timeout: float = 2.0) -> Broker:
@@ -87,22 +87,27 @@ class Broker:
     # Workers --------------------------------------------------------------------------------------
     def _inspect(self) -> Any:
         # With a known worker count, replies return as soon as every worker answered.
-        return self.app.control.inspect(timeout=self.reply_timeout, limit=self._workers)
+        return self.app.control.inspect(timeout=self.reply_timeout, limit=len(self._workers) or None)
 
     def active_queues(self) -> dict[str, list[str]]:
         """Queues each worker consumes: {worker: [queue, ...]} (only workers that answered)."""
         with reachable():
             replies = self.app.control.inspect(timeout=self.reply_timeout).active_queues() or {}
-        self._workers = len(replies) or None
+        self._workers |= set(replies)
         return {w: sorted(q["name"] for q in qs) for w, qs in replies.items()}
 
     def busy(self) -> dict[str, dict[str, int]]:
-        """{queue: {worker: n}} of tasks a worker executes (active) or holds prefetched (reserved)."""
+        """{queue: {worker: n}} of tasks a worker executes (active) or holds prefetched (reserved).
+
+        A known worker that does not answer counts as busy (queue ``?``): what it holds is unknown, and
+        its unacked messages must not be mistaken for orphans."""
         out: dict[str, dict[str, int]] = {}
         with reachable():
             insp = self._inspect()
             replies = [insp.active() or {}, insp.reserved() or {}]
         for reply in replies:
+            for worker in self._workers - set(reply):
+                out.setdefault("? (no reply)", {})[worker] = 1
             for worker, tasks in reply.items():
                 for t in tasks:
                     queue = (t.get("delivery_info") or {}).get("routing_key") or "?"

@@ -10,7 +10,7 @@ import contextlib
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_k8s_hooks.errors import Retryable
@@ -100,9 +100,7 @@ def _owned(owner: Owner) -> Any:
 
 
 def now() -> datetime:
-    from airflow.utils import timezone
-
-    return timezone.utcnow()
+    return datetime.now(timezone.utc)
 
 
 def live_schedulers(s: Any, threshold_s: int) -> list[tuple[int, str | None, float]]:
@@ -243,3 +241,14 @@ def serialized_tasks(s: Any) -> Iterator[tuple[str, str, str | None, str | None]
         for task in (sdm.data or {}).get("dag", {}).get("tasks", []):
             fields = task.get("__var", task)
             yield sdm.dag_id, fields.get("task_id", "?"), fields.get("executor"), fields.get("queue")
+
+
+def pinned_ti_counts(s: Any, states: Collection[str]) -> list[tuple[str, str, str | None, str | None, str, int]]:
+    """(dag_id, task_id, executor, queue, state, count) of unfinished TIs, aggregated per task."""
+    from sqlalchemy import func, select
+
+    ti = _ti()
+    q = (select(ti.dag_id, ti.task_id, ti.executor, ti.queue, ti.state, func.count())
+         .where(ti.state.in_(list(states)))
+         .group_by(ti.dag_id, ti.task_id, ti.executor, ti.queue, ti.state))
+    return [(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in s.execute(q).all()]

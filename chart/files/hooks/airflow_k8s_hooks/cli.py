@@ -1,0 +1,170 @@
+"""Command line: parse arguments (or ``AIRFLOW_K8S_HOOKS_<FLAG>`` env vars) into a step's frozen config, run
+the step, and turn its error into the documented exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import airflow_k8s_hooks
+from airflow_k8s_hooks import errors
+from airflow_k8s_hooks.config import (
+    CleanupConfig,
+    DrainConfig,
+    MigrateSettingsConfig,
+    MigrateValuesConfig,
+    OnTimeout,
+    PlanConfig,
+    PreflightConfig,
+    Release,
+)
+from airflow_k8s_hooks.executors import parse_list
+
+ENV_PREFIX = "AIRFLOW_K8S_HOOKS_"
+EPILOG = "exit codes: 0 ok; 2 bad usage; 3 refused (message says what to change); 4 drain timed out with " \
+         "--on-timeout fail (release restored); 75 retryable (DB/broker/API unreachable)"
+
+
+def _env(flag: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper())
+
+
+def _add(p: argparse.ArgumentParser, flag: str, required: bool = True, **kw: Any) -> None:
+    """An option whose default comes from ``AIRFLOW_K8S_HOOKS_<FLAG>``; required only when that is unset."""
+    env = _env(flag)
+    if env is not None:
+        kw["default"] = env
+    p.add_argument(flag, required=required and env is None, **kw)
+
+
+def _executors(value: str) -> Any:
+    try:
+        return parse_list(value)
+    except errors.UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _executors_or_none(value: str) -> Any:
+    return _executors(value) if value.strip() else ()
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _release_args(p: argparse.ArgumentParser) -> None:
+    _add(p, "--namespace", help="namespace of the release")
+    _add(p, "--state-configmap", help="name of the state ConfigMap (created by the hooks)")
+    _add(p, "--scheduler-deployment", help="name of the scheduler Deployment")
+
+
+def _release(a: argparse.Namespace) -> Release:
+    return Release(a.namespace, a.state_configmap, a.scheduler_deployment)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m airflow_k8s_hooks`` parser."""
+    parser = argparse.ArgumentParser(prog="python -m airflow_k8s_hooks", description=airflow_k8s_hooks.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plan", help="print what an upgrade will do (read-only)", epilog=EPILOG)
+    _release_args(p)
+    _add(p, "--to-executors", type=_executors, help="executors of the new release, first = default")
+    _add(p, "--to-queues", required=False, type=_names, default=(), help="queues of the new release")
+
+    p = sub.add_parser("preflight", help="refuse early when work is pinned to what goes away", epilog=EPILOG)
+    _add(p, "--to-executors", type=_executors, help="executors of the new release, first = default")
+    _add(p, "--to-queues", required=False, type=_names, default=(), help="queues of the new release")
+
+    p = sub.add_parser("drain", help="stop schedulers, finish or hand back the old executor's work",
+                       epilog=EPILOG)
+    _release_args(p)
+    _add(p, "--from-executors", type=_executors, help="executors of the running release, first = default")
+    _add(p, "--to-executors", type=_executors, help="executors of the new release, first = default")
+    _add(p, "--timeout", type=float, help="seconds to wait for running work")
+    _add(p, "--on-timeout", choices=[o.value for o in OnTimeout], help="fail | keep-old-executor")
+    _add(p, "--task-pod-selector", required=False, default="kubernetes_executor=True",
+         help="label selector of KubernetesExecutor task pods")
+    _add(p, "--scheduler-stop-timeout", required=False, type=float, default=None,
+         help="seconds to wait for scheduler heartbeats to stop (default 2 x health check threshold + 10)")
+    _add(p, "--batch-size", required=False, type=int, default=500, help="hand-over DB batch size")
+
+    p = sub.add_parser("migrate-settings", help="post-upgrade: restore schedulers, re-point, record state",
+                       epilog=EPILOG)
+    _release_args(p)
+    _add(p, "--scheduler-replicas", type=int, help="scheduler replicas of the new release")
+    _add(p, "--executors", type=_executors, help="executors of the new release, first = default")
+    _add(p, "--retiring", required=False, type=_executors_or_none, default=(), help="old executors kept to finish")
+    _add(p, "--cleanup-selector", required=False, default="", help="finished pods / PVCs of the old executor")
+
+    p = sub.add_parser("cleanup", help="pre-delete: remove task pods the executor left", epilog=EPILOG)
+    _add(p, "--namespace", help="namespace of the release")
+    _add(p, "--selector", help="label selector of the release's task pods")
+
+    p = sub.add_parser("migrate-values", help="rewrite a values file for another executor, print a diff",
+                       epilog=EPILOG)
+    p.add_argument("file", type=Path)
+    p.add_argument("--to", required=True, type=_executors, help="executor list of the new values")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--output", type=Path, help="write the result here (default: print only the diff)")
+    out.add_argument("--in-place", action="store_true", help="rewrite FILE")
+    return parser
+
+
+def _kube() -> Any:
+    from airflow_k8s_hooks.clients.kube import KubeApi
+
+    return KubeApi()
+
+
+def _run(a: argparse.Namespace, kube_factory: Callable[[], Any]) -> None:
+    if a.command == "plan":
+        from airflow_k8s_hooks import plan
+
+        plan.run(PlanConfig(_release(a), a.to_executors, tuple(a.to_queues)), kube_factory())
+    elif a.command == "preflight":
+        from airflow_k8s_hooks import preflight
+
+        preflight.run(PreflightConfig(a.to_executors, tuple(a.to_queues)))
+    elif a.command == "drain":
+        from airflow_k8s_hooks import drain
+
+        drain.run(DrainConfig(
+            _release(a), a.from_executors, a.to_executors, timeout=a.timeout, on_timeout=OnTimeout(a.on_timeout),
+            task_pod_selector=a.task_pod_selector, scheduler_stop_timeout=a.scheduler_stop_timeout,
+            batch_size=a.batch_size), kube_factory())
+    elif a.command == "migrate-settings":
+        from airflow_k8s_hooks import migrate_settings
+
+        migrate_settings.run(MigrateSettingsConfig(
+            _release(a), a.scheduler_replicas, a.executors, tuple(a.retiring), a.cleanup_selector), kube_factory())
+    elif a.command == "cleanup":
+        from airflow_k8s_hooks import cleanup
+
+        cleanup.run(CleanupConfig(a.namespace, a.selector), kube_factory())
+    elif a.command == "migrate-values":
+        from airflow_k8s_hooks import migrate_values
+
+        migrate_values.run(MigrateValuesConfig(a.file, a.to, a.output, a.in_place))
+
+
+def main(argv: Sequence[str] | None = None, kube_factory: Callable[[], Any] = _kube) -> int:
+    """Run one command; returns the exit code (see the package docstring).
+
+    Example:
+        >>> main(["preflight", "--to-executors", "KubernetesExecutor"])  # doctest: +SKIP
+        0
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        _run(args, kube_factory)
+    except errors.HookError as e:
+        kind = {errors.TEMPFAIL: "retryable", errors.DRAIN_TIMEOUT: "timed out"}.get(e.exit_code, "refused")
+        print(f"[{args.command}] {kind}: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
+    return errors.OK
