@@ -11,7 +11,7 @@ Exit codes:
     0   done (or nothing to do).
     2   bad usage (unknown flag, malformed list).
     3   permanent refusal: the message says what to change (pinned work, foreign broker messages).
-    4   drain timed out with ``--on-timeout fail``: schedulers and consumers restored, nothing changed.
+    4   drain timed out with ``--on-timeout fail``: schedulers and consumers restored, nothing lost.
     75  retryable (EX_TEMPFAIL): the DB, broker or Kubernetes API is unreachable; the Job's backoff retries
         and the step resumes where it stopped.
 """
