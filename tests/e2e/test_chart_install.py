@@ -88,7 +88,7 @@ def test_seed_dag_task_runs_in_its_own_pod_with_its_resources(release: dict[str,
     print(f"[measure] install -> seed DAG run succeeded: {time.monotonic() - release['started']:.1f} s")
 
 
-def test_queues_land_on_their_node_type(api: AirflowApi) -> None:
+def test_queues_land_on_their_node_type(release: dict[str, float], api: AirflowApi) -> None:
     api.wait_for_dag("queue_placement", timeout=300)
     run_id = api.trigger("queue_placement")
 
@@ -107,6 +107,9 @@ def test_queues_land_on_their_node_type(api: AirflowApi) -> None:
     wait_for("a FailedScheduling event", failed_scheduling, timeout=120)
     assert wait_for("the local task to succeed", lambda: api.task_states("queue_placement", run_id).get(
         "on_local_node_type") == "success", timeout=300)
+    # The seed task sleeps 60 s; this one returns at once, so it times the platform, not the task.
+    print(f"\n[measure] install -> a short task Succeeded (after the seed run): "
+          f"{time.monotonic() - release['started']:.1f} s")
     pending = pod_of("on_missing_node_type")
     assert pending is not None and pending["status"]["phase"] == "Pending"
 
