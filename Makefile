@@ -58,8 +58,9 @@ demo: install ## cluster, images, helm install, the example DAG run through the 
 	@if [ -z "$$KUBECONFIG" ]; then $(MAKE) --no-print-directory images cluster; fi
 	KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/.state/cluster/admin.kubeconfig} $(PY) ci/demo.py
 
-bench: ## speed figures (render, render suite, hand-over)
+bench: install ## speed figures: chart render and render suite, hook hand-over, plan and drain overhead
 	$(PY) tests/bench/bench_chart.py
+	$(PY) tests/bench/bench_hooks.py
 
 fuzz: ## the values property test at 1,000 examples (the suite runs 150)
 	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/chart/test_values_fuzz.py -q
