@@ -48,9 +48,12 @@ def wait_for(description: str, check: Any, timeout: float, interval: float = 2) 
 def release(cluster_kubeconfig: str) -> Iterator[dict[str, float]]:
     """Install the chart; yield timings; uninstall (the last test checks what uninstall leaves)."""
     subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
+    # The API server admits only "restricted" pods here: components, task pods, hook Jobs and test pods alike.
+    subprocess.run([KUBECTL, "create", "namespace", NAMESPACE], check=True)
+    subprocess.run([KUBECTL, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted",
+                    "pod-security.kubernetes.io/enforce-version=latest"], check=True)
     started = time.monotonic()
-    helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, "--create-namespace",
-         values=demo_values())
+    helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, values=demo_values())
     installed = time.monotonic() - started
     ready = wait_ready(NAMESPACE, RELEASE, timeout=600)
     print(f"\n[measure] helm install: {installed:.1f} s; all components ready {ready:.1f} s later")
@@ -69,6 +72,35 @@ def test_every_component_is_ready(release: dict[str, float]) -> None:
     running = [p for p in pods if p["status"]["phase"] == "Running"]
     components = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in running}
     assert {"scheduler", "api-server", "dag-processor", "triggerer", "postgresql"} <= components
+
+
+def can_i(account: str, verb: str, resource: str, namespace: str) -> bool:
+    """`kubectl auth can-i` as one of the release's service accounts."""
+    result = subprocess.run([KUBECTL, "auth", "can-i", verb, resource, "--namespace", namespace,
+                             f"--as=system:serviceaccount:{NAMESPACE}:{fullname(RELEASE)}-{account}"],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() == "yes"
+
+
+@pytest.mark.parametrize(("account", "verb", "resource", "namespace", "allowed"), [
+    ("scheduler", "create", "pods", NAMESPACE, True),
+    ("scheduler", "delete", "pods", NAMESPACE, True),
+    ("scheduler", "watch", "pods", NAMESPACE, True),
+    ("scheduler", "get", "pods/log", NAMESPACE, True),
+    ("scheduler", "list", "events", NAMESPACE, True),
+    ("scheduler", "create", "pods", "default", False),
+    ("scheduler", "list", "pods", "kube-system", False),
+    ("scheduler", "get", "secrets", NAMESPACE, False),
+    ("scheduler", "create", "deployments", NAMESPACE, False),
+    ("scheduler", "create", "pods/exec", NAMESPACE, False),
+    ("scheduler", "list", "nodes", "", False),
+    ("worker", "get", "pods", NAMESPACE, False),
+    ("worker", "create", "pods", NAMESPACE, False),
+    ("worker", "get", "configmaps", NAMESPACE, False),
+])
+def test_service_accounts_have_only_their_rights(release: dict[str, float], account: str, verb: str,
+                                                  resource: str, namespace: str, allowed: bool) -> None:
+    assert can_i(account, verb, resource, namespace) is allowed
 
 
 def test_queues_land_on_their_node_type(release: dict[str, float], api: AirflowApi) -> None:
