@@ -76,7 +76,8 @@ def test_every_component_is_ready(release: dict[str, float]) -> None:
 
 def can_i(account: str, verb: str, resource: str, namespace: str) -> bool:
     """`kubectl auth can-i` as one of the release's service accounts."""
-    result = subprocess.run([KUBECTL, "auth", "can-i", verb, resource, "--namespace", namespace,
+    scope = ["--namespace", namespace] if namespace else []  # "" = a cluster-scoped resource
+    result = subprocess.run([KUBECTL, "auth", "can-i", verb, resource, *scope,
                              f"--as=system:serviceaccount:{NAMESPACE}:{fullname(RELEASE)}-{account}"],
                             capture_output=True, text=True, check=False)
     return result.stdout.strip() == "yes"
