@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def _seed(n: int, state_of: str) -> None:
     states = state_of.split(",")
     with create_session() as s:
         s.execute(insert(DagRun).values(dag_id="bench", run_id=run_id, run_type="manual", state="running",
-                                        clear_number=0, run_after=time.strftime("%Y-%m-%dT%H:%M:%S+00:00")))
+                                        clear_number=0, run_after=datetime.now(timezone.utc)))
         rows = [{"id": uuid.uuid4(), "dag_id": "bench", "task_id": f"t{i}", "run_id": run_id, "map_index": -1,
                  "try_number": 1, "max_tries": 0, "pool": "default_pool", "pool_slots": 1,
                  "state": states[i % len(states)], "queue": QUEUES[i % 3], "priority_weight": 1,
@@ -70,9 +71,20 @@ def child_handover() -> None:
 
     with Broker.from_airflow() as b:
         depth = sum(b.depth(q) for q in QUEUES)
+        profile = None
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+
+            profile = cProfile.Profile()
+            profile.enable()
         t0 = time.perf_counter()
         tally = handover.run(b, QUEUES, Owner(frozenset(), include_null=True), batch_size=500)
         took = time.perf_counter() - t0
+        if profile is not None:
+            import pstats
+
+            profile.disable()
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     print(json.dumps({"messages": depth, "handed_back": tally.total, "seconds": took}))
 
 
@@ -104,6 +116,8 @@ def _child(name: str, env: dict[str, str]) -> dict[str, float]:
     done = subprocess.run([sys.executable, __file__, "--child", name], env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if os.environ.get("BENCH_PROFILE"):
+        print(done.stderr[-12000:], file=sys.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -120,7 +134,11 @@ def bench_drain_overhead(session: object, tmp: Path) -> dict[str, float]:
         t1 = time.time()
         if done.returncode:
             raise SystemExit(f"drain failed: {done.stderr}")
+        # The task ends when its Celery task returns (after the TI reports success): the worker's
+        # result row says when; the task's own "end" record is the fallback.
         ends = [r["t"] for r in sc.records() if r["event"] == "end" and r["t"] <= t1]
+        ends += [float(t) for (t,) in sc.sql("select extract(epoch from date_done) from celery_taskmeta "
+                                             "where date_done is not null") if float(t) <= t1]
         longest_end = max(ends) if ends else t0
         return {"drain_seconds": t1 - t0, "overhead": t1 - max(longest_end, t0)}
     finally:

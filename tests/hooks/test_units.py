@@ -90,16 +90,16 @@ class FakeBroker:
     log: list[str] = field(default_factory=list)
     unacked: list[Any] = field(default_factory=list)
 
-    def get(self, queue: str) -> Any:
-        if not self.queues[queue]:
-            return None
-        d = handover.Delivered(queue, self.queues[queue].pop(0))
-        self.unacked.append(d)
-        return d
+    def take(self, queue: str, n: int) -> list[Any]:
+        out = [handover.Delivered(queue, m) for m in self.queues[queue][:n]]
+        del self.queues[queue][:n]
+        self.unacked.extend(out)
+        return out
 
-    def ack(self, d: Any) -> None:
-        self.unacked.remove(d)
-        self.log.append(f"ack {d.celery_id}")
+    def ack_all(self, delivered: list[Any]) -> None:
+        for d in delivered:
+            self.unacked.remove(d)
+            self.log.append(f"ack {d.celery_id}")
 
     def requeue(self, d: Any) -> None:
         self.unacked.remove(d)
@@ -142,6 +142,7 @@ def test_drain_queue_acks_nothing_when_commit_fails() -> None:
     with pytest.raises(errors.Retryable):
         handover.drain_queue(broker, "q", handover.Tally(), commit=commit)  # type: ignore[arg-type]
     assert not any(line.startswith("ack") for line in broker.log)
+    assert broker.log == ["requeue m0"] and len(broker.queues["q"]) == 1 and not broker.unacked
 
 
 # preflight and plan ----------------------------------------------------------------------------------
