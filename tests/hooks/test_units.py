@@ -237,3 +237,16 @@ def test_cli_accepts_the_charts_empty_retiring() -> None:
                                        "--scheduler-deployment=d", "--scheduler-replicas=2",
                                        "--executors=KubernetesExecutor", "--retiring=", "--cleanup-selector=a=b"])
     assert a.retiring == () and a.scheduler_replicas == 2
+
+
+def test_retiring_is_what_the_drain_measured() -> None:
+    from airflow_k8s_hooks.migrate_settings import retiring_after
+
+    both = parse_list("KubernetesExecutor,CeleryExecutor")
+    # The chart guessed Celery would retire; the drain finished everything: nothing retires.
+    assert retiring_after(CELERY, (), "done", both) == ()
+    # The drain timed out and kept Celery: it retires even when the flag is empty.
+    assert retiring_after((), CELERY, "kept-old", both) == CELERY
+    # No drain this upgrade: the flag and the earlier record hold, while still configured.
+    assert retiring_after((), CELERY, "", both) == CELERY
+    assert retiring_after(CELERY, CELERY, "", K8S) == ()
