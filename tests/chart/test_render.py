@@ -252,3 +252,12 @@ def test_no_drain_when_no_executor_leaves() -> None:
                              extra_args=("--is-upgrade",))
     assert fullname("executor-switch-drain") not in manifest.names("Job")
     assert fullname("executor-switch-preflight") in manifest.names("Job")
+
+
+@pytest.mark.parametrize(("executor", "checks_queues"), [("KubernetesExecutor", False), ("CeleryExecutor", True)])
+def test_preflight_checks_queues_only_for_celery(executor: str, checks_queues: bool) -> None:
+    manifest = helm_template({"executor": executor, "workers": {"queues": {"etl": {}}},
+                              "executorSwitch": {"fromExecutors": "LocalExecutor"}}, extra_args=("--is-upgrade",))
+    preflight = {j["metadata"]["name"]: j for j in manifest.of_kind("Job")}[fullname("executor-switch-preflight")]
+    args = preflight["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert ("--to-queues=default,etl" in args) is checks_queues, args

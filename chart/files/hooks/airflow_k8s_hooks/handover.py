@@ -127,15 +127,17 @@ def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
     """
     commit = commit or commit_batch
     held: list[Delivered] = []
+    taken: list[Delivered] = []
     try:
         while True:
-            delivered = _take(broker, queue, batch_size)
-            if not delivered:
+            taken = broker.take(queue, batch_size)
+            if not taken:
                 break
-            batch = plan_batch(delivered)
-            changed = commit(batch.task_ids, batch.callback_ids)  # committed: acking is now safe
-            for d in batch.to_ack:
-                broker.ack(d)
+            batch = plan_batch(taken)
+            changed = commit(batch.task_ids, batch.callback_ids)
+            # Committed: these messages must now be acked, never put back (a stale message could win /run).
+            taken = []
+            broker.ack_all(list(batch.to_ack))
             for d, why in batch.foreign:
                 held.append(d)
                 tally.foreign.setdefault(queue, []).append(f"{d.celery_id or '?'}: {why}")
@@ -144,18 +146,9 @@ def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
             progress.say(STEP, f"{queue}: {changed} handed back, {len(batch.to_ack) - changed} stale acked"
                          + (f", {len(batch.foreign)} foreign kept" if batch.foreign else ""))
     finally:
-        for d in held:
+        # Foreign messages, and a batch whose commit failed, go back to the queue untouched.
+        for d in [*held, *taken]:
             broker.requeue(d)
-
-
-def _take(broker: Broker, queue: str, n: int) -> list[Delivered]:
-    out: list[Delivered] = []
-    while len(out) < n:
-        d = broker.get(queue)
-        if d is None:
-            break
-        out.append(d)
-    return out
 
 
 def hand_back_leftovers(owner: db.Owner, tally: Tally, batch_size: int = 500) -> None:

@@ -101,6 +101,34 @@ def stale_executor_names(in_use: Iterable[str], configured: tuple[Executor, ...]
     return sorted(n for n in set(in_use) if find(configured, n) is None)
 
 
+def _unique(executors: Iterable[Executor]) -> tuple[Executor, ...]:
+    out: list[Executor] = []
+    for e in executors:
+        if find(out, e.name) is None:
+            out.append(e)
+    return tuple(out)
+
+
+def retiring_after(flag: tuple[Executor, ...], recorded: tuple[Executor, ...], drain_phase: str,
+                   configured: tuple[Executor, ...]) -> tuple[Executor, ...]:
+    """Old executors still holding work, to record for the next render.
+
+    The chart passes ``--retiring`` at render time, before it can know how the drain ends; when this
+    upgrade's drain recorded its outcome (``done``: nothing left, ``kept-old``: its ``retiring``), that
+    measurement wins. Only executors the release still configures can be retiring.
+
+    Example:
+        >>> from airflow_k8s_hooks.executors import parse_list
+        >>> c = parse_list("KubernetesExecutor,CeleryExecutor")
+        >>> retiring_after(parse_list("CeleryExecutor"), (), "done", c)
+        ()
+        >>> [e.entry for e in retiring_after(parse_list("CeleryExecutor"), (), "", c)]
+        ['CeleryExecutor']
+    """
+    source = recorded if drain_phase in ("done", "kept-old") else (*flag, *recorded)
+    return _unique(e for e in source if find(configured, e.name) is not None)
+
+
 def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
     """Re-point leftovers, report config, record state, clean up, scale the schedulers back.
 
@@ -109,12 +137,10 @@ def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
     """
     store = StateStore(kube, cfg.release.namespace, cfg.release.state_config_map)
     state = store.load()
-    # Retiring: what the flag says, plus what a keep-old-executor drain recorded while the release still
-    # configures it (the chart renders retiring executors as secondaries).
+    configured = _unique((*cfg.executors, *cfg.retiring))
     recorded = parse_list(state.retiring) if state.retiring else ()
-    kept = (*cfg.executors, *cfg.retiring)
-    retiring = tuple({e.entry: e for e in (*cfg.retiring, *recorded) if find(kept, e.name) is not None}.values())
-    configured = (*cfg.executors, *(e for e in retiring if find(cfg.executors, e.name) is None))
+    retiring = retiring_after(cfg.retiring, recorded, state.drain_phase, configured)
+    requested = tuple(e for e in configured if find(cfg.retiring, e.name) is None)
     with db.session() as s:
         stale = stale_executor_names(db.executor_names_in_use(s), configured)
         # Waiting TIs cannot be executing: safe to send to the default. In-flight ones are only reported.
@@ -130,6 +156,7 @@ def run(cfg: MigrateSettingsConfig, kube: Kube) -> None:
     for note in config_notes(user_set_config(), cfg.executors):
         progress.say(STEP, f"config: {note.line()}")
     state = store.save(state.but(executors=as_list(configured), retiring=as_list(retiring) if retiring else "",
+                                 requested=as_list(requested),
                                  drain_phase="", drain_target="", drain_queues=(), drain_consumers=()))
     progress.say(STEP, f"state recorded: executors={state.executors} retiring={state.retiring or '-'}")
     if cfg.cleanup_selector:

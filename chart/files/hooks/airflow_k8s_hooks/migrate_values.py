@@ -66,7 +66,7 @@ def rewrite(text: str, to: tuple[Executor, ...]) -> Result:
         >>> r.text
         'executor: "KubernetesExecutor"  # the executor\\n'
     """
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
     y = _yaml()
     data = y.load(text)
@@ -76,20 +76,32 @@ def rewrite(text: str, to: tuple[Executor, ...]) -> Result:
     celery_before = any(e.kind == CELERY for e in old)
     celery_after = any(e.kind == CELERY for e in to)
     notes: list[str] = []
-    data["executor"] = DoubleQuotedScalarString(as_list(to))
-    if celery_before != celery_after:
-        redis = data.get("redis")
+    current = data.get("executor")
+    # Keep the file's quoting of the value: the diff shows only what changed.
+    quoted = type(current) if isinstance(current, DoubleQuotedScalarString | SingleQuotedScalarString) else str
+    data["executor"] = quoted(as_list(to))
+    # The chart runs its Redis only while a Celery executor is configured (redis.enabled is a gate):
+    # adding Celery needs it on unless an external broker is set; removing Celery leaves the value alone.
+    external = bool((data.get("celery") or {}).get("brokerSecret"))
+    redis = data.get("redis")
+    if celery_after and not celery_before and not external and not (redis or {}).get("enabled", False):
         if redis is None:
-            data["redis"] = {"enabled": celery_after}
+            data["redis"] = {"enabled": True}
         else:
-            redis["enabled"] = celery_after
-        notes.append(f"redis.enabled: {celery_after} (Celery {'added' if celery_after else 'removed'}); the "
-                     "pre-upgrade drain hands queued tasks back before the broker goes")
-    queues = ((data.get("workers") or {}).get("queues") or {})
-    for name, q in queues.items():
+            redis["enabled"] = True
+        notes.append("redis.enabled: true (Celery added, no celery.brokerSecret)")
+    if celery_before and not celery_after:
+        notes.append("Celery removed: the chart stops running Redis and the Celery workers; the pre-upgrade "
+                     "drain hands their queued tasks back first")
+    workers = data.get("workers") or {}
+    defaults = workers.get("celery") or {}
+    if celery_before and not celery_after and defaults.get("resources"):
+        notes.append(f"workers.celery.resources ({dict(defaults['resources'])}) sized a whole Celery worker; "
+                     f"task pods use workers.resources ({dict(workers.get('resources') or {}) or 'unset'})")
+    for name, q in (workers.get("queues") or {}).items():
         celery = (q or {}).get("celery") or {}
         if celery_before and not celery_after and celery:
-            notes.extend(_celery_notes(str(name), q, celery))
+            notes.extend(_celery_notes(str(name), q, celery, int(defaults.get("concurrency") or 16)))
         if celery_after and not celery_before and not celery:
             notes.append(f"workers.queues.{name}: no `celery` block: its worker uses the chart defaults "
                          "(replicas, concurrency); set celery.replicas/concurrency to size it")
@@ -98,11 +110,11 @@ def rewrite(text: str, to: tuple[Executor, ...]) -> Result:
     return Result(buf.getvalue(), tuple(notes))
 
 
-def _celery_notes(name: str, q: Any, celery: Any) -> list[str]:
+def _celery_notes(name: str, q: Any, celery: Any, default_concurrency: int) -> list[str]:
     notes = [f"workers.queues.{name}.celery.* (replicas, autoscaling, concurrency) is unused without Celery; "
              "node type settings (workerType, nodeSelector, tolerations, affinity) carry over to task pods"]
     res = celery.get("resources") or {}
-    concurrency = int(celery.get("concurrency") or 16)
+    concurrency = int(celery.get("concurrency") or default_concurrency)
     if res and not q.get("resources"):
         sizes = {kind: {k: per_task(v, concurrency) for k, v in (res.get(kind) or {}).items()}
                  for kind in ("requests", "limits") if res.get(kind)}

@@ -11,14 +11,18 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+_START = time.monotonic()
+
+
 def say(step: str, message: str) -> None:
-    """Print one progress line, flushed at once (a Job's log is all an operator sees).
+    """Print one progress line with the seconds since start, flushed at once (a Job's log is all an
+    operator sees).
 
     Example:
-        >>> say("drain", "3 queued left")
-        [drain] 3 queued left
+        >>> say("drain", "3 queued left")  # doctest: +ELLIPSIS
+        [drain +...s] 3 queued left
     """
-    print(f"[{step}] {message}", flush=True)
+    print(f"[{step} +{time.monotonic() - _START:.1f}s] {message}", flush=True)
 
 
 def warn(step: str, message: str) -> None:

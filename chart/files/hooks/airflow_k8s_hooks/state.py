@@ -4,7 +4,10 @@ Created and patched by the hooks through the API (never by Helm, so an upgrade n
 chart reads it with ``lookup`` at render time. Keys:
 
 ``executors``         comma list the running release serves, first = default.
-``retiring``          old executors kept only to finish in-flight work (may be empty).
+``retiring``          old executors kept only to finish in-flight work (may be empty): what the drain
+                      measured, not what the chart guessed at render time.
+``requested``         the executors the values asked for (``executors`` minus the ones kept to retire): an
+                      executor of ``executors`` not ``requested`` and not ``retiring`` has nothing left.
 ``schedulerReplicas`` scheduler replicas before ``drain`` scaled them to 0.
 ``drainTarget``       the executor list a drain in progress or done is for.
 ``drainPhase``        ``stopped`` | ``drained`` | ``done`` | ``kept-old`` | ``restored``.
@@ -31,6 +34,7 @@ class State:
 
     executors: str = ""
     retiring: str = ""
+    requested: str = ""
     scheduler_replicas: int | None = None
     drain_target: str = ""
     drain_phase: str = ""
@@ -49,6 +53,7 @@ class State:
         return cls(
             executors=data.get("executors", "").strip(),
             retiring=data.get("retiring", "").strip(),
+            requested=data.get("requested", "").strip(),
             scheduler_replicas=int(replicas) if replicas.isdigit() else None,
             drain_target=data.get("drainTarget", "").strip(),
             drain_phase=data.get("drainPhase", "").strip(),
@@ -62,6 +67,7 @@ class State:
         return {
             "executors": self.executors,
             "retiring": self.retiring,
+            "requested": self.requested,
             "schedulerReplicas": "" if self.scheduler_replicas is None else str(self.scheduler_replicas),
             "drainTarget": self.drain_target,
             "drainPhase": self.drain_phase,

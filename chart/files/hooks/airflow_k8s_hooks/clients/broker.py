@@ -6,11 +6,40 @@ Message bodies are Celery protocol 2: ``[args, kwargs, embed]`` with ``args[0]``
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_k8s_hooks.errors import Retryable
+
+# Move up to ARGV[1] messages from the queue lists (KEYS[3..]) into kombu's unacked hash (KEYS[1]) and index
+# (KEYS[2]), as kombu's QoS.append stores them: {tag: [payload, exchange, routing_key]}. A message without
+# kombu properties goes back where it was and ends the batch (the caller reads it the slow way).
+_TAKE_LUA = """
+local n = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local out = {}
+for i = 3, #KEYS do
+  while #out < n do
+    local item = redis.call('RPOP', KEYS[i])
+    if not item then break end
+    local ok, m = pcall(cjson.decode, item)
+    local p = ok and type(m) == 'table' and m['properties']
+    if not (p and p['delivery_tag'] and p['delivery_info']) then
+      redis.call('RPUSH', KEYS[i], item)
+      return out
+    end
+    local di = p['delivery_info']
+    redis.call('HSET', KEYS[1], p['delivery_tag'],
+      '[' .. item .. ',' .. cjson.encode(di['exchange'] or '') .. ',' .. cjson.encode(di['routing_key'] or '') .. ']')
+    redis.call('ZADD', KEYS[2], now, p['delivery_tag'])
+    table.insert(out, item)
+  end
+end
+return out
+"""
 
 
 @contextlib.contextmanager
@@ -90,9 +119,12 @@ class Broker:
         return self.app.control.inspect(timeout=self.reply_timeout, limit=len(self._workers) or None)
 
     def active_queues(self) -> dict[str, list[str]]:
-        """Queues each worker consumes: {worker: [queue, ...]} (only workers that answered)."""
+        """Queues each worker consumes: {worker: [queue, ...]} (only workers that answered).
+
+        The first call waits the whole reply timeout (the worker count is unknown); later calls return as
+        soon as the workers seen so far answered."""
         with reachable():
-            replies = self.app.control.inspect(timeout=self.reply_timeout).active_queues() or {}
+            replies = self._inspect().active_queues() or {}
         self._workers |= set(replies)
         return {w: sorted(q["name"] for q in qs) for w, qs in replies.items()}
 
@@ -136,20 +168,52 @@ class Broker:
             except (ChannelError, NotFound):
                 return 0
 
-    def get(self, queue: str) -> Delivered | None:
-        """Take one message without acking it (it stays unacked until :meth:`ack` or :meth:`requeue`)."""
+    def take(self, queue: str, n: int) -> list[Delivered]:
+        """Take up to ``n`` messages without acking them: they stay unacked until :meth:`ack_all` or
+        :meth:`requeue`, and a crash leaves them in the broker (Redis: the unacked hash)."""
+        if self._redis() is not None:
+            return self._take_redis(queue, n)
+        out: list[Delivered] = []
         with reachable():
-            msg = self.channel.basic_get(queue, no_ack=False)
-        return None if msg is None else Delivered(queue, msg)
+            while len(out) < n and (msg := self.channel.basic_get(queue, no_ack=False)) is not None:
+                out.append(Delivered(queue, msg))
+        return out
 
-    def ack(self, d: Delivered) -> None:
+    def ack_all(self, delivered: list[Delivered]) -> None:
+        """Ack messages taken by :meth:`take` (call only after their DB change is committed)."""
+        client = self._redis()
         with reachable():
-            d.message.ack()
+            if client is None:
+                for d in delivered:
+                    d.message.ack()
+                return
+            pipe = client.pipeline(transaction=False)
+            for d in delivered:
+                pipe.zrem(self.channel.unacked_index_key, d.message.delivery_tag)
+                pipe.hdel(self.channel.unacked_key, d.message.delivery_tag)
+            pipe.execute()
 
     def requeue(self, d: Delivered) -> None:
         """Give a message back to its queue untouched (for messages this tool does not understand)."""
         with reachable():
-            d.message.reject(requeue=True)
+            if self._redis() is not None:
+                self.channel.qos.restore_by_tag(d.message.delivery_tag, leftmost=True)
+            else:
+                d.message.reject(requeue=True)
+
+    def _take_redis(self, queue: str, n: int) -> list[Delivered]:
+        # kombu's basic_get builds a new Redis client per call (~1 ms a message); one script call moves a
+        # whole batch from the queue into kombu's own unacked hash/index, atomically per message, in the
+        # format kombu's restore reads. Priority sub-queues are drained highest priority first.
+        ch = self.channel
+        keys = [ch.unacked_key, ch.unacked_index_key, *(ch._q_for_pri(queue, p) for p in ch.priority_steps)]
+        with reachable():
+            raw = ch.client.eval(_TAKE_LUA, len(keys), *keys, n)
+        out = []
+        for item in raw:
+            payload = json.loads(item)
+            out.append(Delivered(queue, ch.Message(payload, channel=ch)))
+        return out
 
     def unacked(self) -> int:
         """Messages delivered to some consumer and not acked yet (Redis keeps them in a hash)."""
