@@ -51,6 +51,10 @@ class DrainConfig:
     scheduler_stop_timeout: float | None = None  # None: 2 x [scheduler] scheduler_health_check_threshold
     batch_size: int = 500
     poll_interval: float = 0.5
+    # The new release's queues and [kubernetes_executor] pod_template_file: not-started work handed to the
+    # KubernetesExecutor gets its queue's template (see routing.py). Empty: no routing.
+    to_queues: tuple[str, ...] = ()
+    pod_template_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,25 @@ def repoint(s: Any, stale_names: Collection[str], states: Collection[str]) -> in
     return int(s.execute(stmt.execution_options(synchronize_session=False)).rowcount or 0)
 
 
+def not_started_configs(s: Any, owner: Owner, queues: Collection[str]) -> list[tuple[uuid.UUID, str, Any]]:
+    """(id, queue, executor_config) of the owner's TIs on ``queues`` that have not started (no state or
+    waiting): nothing executes them, so their config can change. ``executor_config`` comes unpickled."""
+    from sqlalchemy import or_, select
+
+    ti = _ti()
+    rows = s.execute(select(ti.id, ti.queue, ti.executor_config).where(
+        or_(ti.state.is_(None), ti.state.in_(list(WAITING))), _owned(owner), ti.queue.in_(list(queues)))).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def set_executor_configs(s: Any, configs: dict[uuid.UUID, dict[str, Any]]) -> None:
+    """Write ``executor_config`` by TI id through the ORM column (Airflow's own pickling)."""
+    from sqlalchemy import update
+
+    if configs:
+        s.execute(update(_ti()), [{"id": k, "executor_config": v} for k, v in configs.items()])
+
+
 def executor_names_in_use(s: Any) -> set[str]:
     """DISTINCT non-null ``executor`` of unfinished TIs."""
     from sqlalchemy import select

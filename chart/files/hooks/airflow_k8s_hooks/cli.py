@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--scheduler-stop-timeout", required=False, type=float, default=None,
          help="seconds to wait for scheduler heartbeats to stop (default 2 x health check threshold + 10)")
     _add(p, "--batch-size", required=False, type=int, default=500, help="hand-over DB batch size")
+    _add(p, "--to-queues", required=False, type=_names, default=(), help="queues of the new release")
+    _add(p, "--pod-template-file", required=False, default="",
+         help="the new release's [kubernetes_executor] pod_template_file; its folder holds <queue>.yaml")
 
     p = sub.add_parser("migrate-settings", help="post-upgrade: restore schedulers, re-point, record state",
                        epilog=EPILOG)
@@ -137,7 +140,8 @@ def _run(a: argparse.Namespace, kube_factory: Callable[[], Any]) -> None:
         drain.run(DrainConfig(
             _release(a), a.from_executors, a.to_executors, timeout=a.timeout, on_timeout=OnTimeout(a.on_timeout),
             task_pod_selector=a.task_pod_selector, scheduler_stop_timeout=a.scheduler_stop_timeout,
-            batch_size=a.batch_size), kube_factory())
+            batch_size=a.batch_size, to_queues=tuple(a.to_queues), pod_template_file=a.pod_template_file),
+            kube_factory())
     elif a.command == "migrate-settings":
         from airflow_k8s_hooks import migrate_settings
 

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_k8s_hooks import handover, progress, schedulers
+from airflow_k8s_hooks import handover, progress, routing, schedulers
 from airflow_k8s_hooks.clients import db
 from airflow_k8s_hooks.clients.broker import Broker
 from airflow_k8s_hooks.clients.kube import Kube, Pod
@@ -103,6 +103,8 @@ def run(cfg: DrainConfig, kube: Kube, broker_factory: Callable[[], Broker] = Bro
             handed_back, outcome.kept[u.executor.entry] = _keep_old(cfg, switch, u.executor, broker_factory, state)
             outcome.handed_back += handed_back
         outcome.retiring = tuple(u.executor for u in unfinished)
+        # Before the new scheduler starts: handed-back work keeps the node type and size of its queue.
+        routing.run(cfg.to_executors, cfg.pod_template_file, cfg.to_queues, cfg.batch_size)
         retiring = as_list(outcome.retiring) if outcome.retiring else ""
         store.save(state.but(retiring=retiring, drain_phase="kept-old" if unfinished else "done",
                              drain_consumers=()))
