@@ -233,6 +233,8 @@ def test_executor_switch_hooks_drain_before_and_settle_after_the_upgrade() -> No
     assert args[:4] == ["python", "-m", "airflow_k8s_hooks", "drain"]
     assert "--from-executors=CeleryExecutor" in args and "--to-executors=KubernetesExecutor" in args
     assert "--timeout=900" in args and "--on-timeout=fail" in args
+    # Handed-back work is routed to its queue's template before the new scheduler starts.
+    assert "--pod-template-file=/opt/airflow/pod_templates/default.yaml" in args and "--to-queues=default" in args
     env = {e["name"] for e in drain["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "AIRFLOW__CELERY__BROKER_URL" in env, "the drain needs the old release's broker"
     assert settings["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
@@ -261,3 +263,14 @@ def test_preflight_checks_queues_only_for_celery(executor: str, checks_queues: b
     preflight = {j["metadata"]["name"]: j for j in manifest.of_kind("Job")}[fullname("executor-switch-preflight")]
     args = preflight["spec"]["template"]["spec"]["containers"][0]["args"]
     assert ("--to-queues=default,etl" in args) is checks_queues, args
+
+
+def test_hooks_of_a_switch_to_celery_start_before_the_broker_secret_exists() -> None:
+    manifest = helm_template({"executor": "CeleryExecutor", "executorSwitch": {"fromExecutors": "KubernetesExecutor"}},
+                             extra_args=("--is-upgrade",))
+    for job in manifest.of_kind("Job"):
+        if job["metadata"]["annotations"].get("helm.sh/hook") != "pre-upgrade":
+            continue
+        env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        broker = env["AIRFLOW__CELERY__BROKER_URL"]["valueFrom"]["secretKeyRef"]
+        assert broker["name"] == fullname("broker") and broker["optional"] is True, job["metadata"]["name"]

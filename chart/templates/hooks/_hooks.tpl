@@ -52,7 +52,15 @@ spec:
           env:
             - {name: PYTHONPATH, value: /opt/airflow-k8s-hooks}
             - {name: PYTHONUNBUFFERED, value: "1"}
-            {{- include "airflow-k8s.airflowEnv" $root | nindent 12 }}
+            {{- /* A switch to Celery adds the broker Secret, which Helm creates only after the pre-upgrade hooks:
+                   optional, or their pods never start. */}}
+            {{- $env := include "airflow-k8s.airflowEnv" $root | fromYamlArray }}
+            {{- range $env }}
+            {{- if and (eq .name "AIRFLOW__CELERY__BROKER_URL") (dig "valueFrom" "secretKeyRef" "" .) }}
+            {{- $_ := set .valueFrom.secretKeyRef "optional" true }}
+            {{- end }}
+            {{- end }}
+            {{- toYaml $env | nindent 12 }}
             {{- if and .celeryBroker (not (has "CeleryExecutor" (include "airflow-k8s.executors" $root | fromJsonArray))) }}
             - name: AIRFLOW__CELERY__BROKER_URL
               valueFrom:
