@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,10 +226,6 @@ def new_scenario(s: Session, tmp: Path, workers: bool = True, **worker_env: str)
     sc.scale(SCHEDULER, 1)
     sc.kube.deployments[(NS, SCHEDULER)] = 1
     return sc
-
-
-def has(lines: Sequence[str], text: str) -> bool:
-    return any(text in line for line in lines)
 
 
 def run_script(sc: Scenario, script: str, *args: str) -> subprocess.CompletedProcess[str]:
