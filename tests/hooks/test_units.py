@@ -250,3 +250,19 @@ def test_retiring_is_what_the_drain_measured() -> None:
     # No drain this upgrade: the flag and the earlier record hold, while still configured.
     assert retiring_after((), CELERY, "", both) == CELERY
     assert retiring_after(CELERY, CELERY, "", K8S) == ()
+
+
+def test_unreachable_db_exits_75_for_the_jobs_backoff(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://nobody@127.0.0.1:1/none",
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "hooks")})
+    done = subprocess.run([sys.executable, "-m", "airflow_k8s_hooks", "preflight", "--to-executors",
+                           "KubernetesExecutor"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == errors.TEMPFAIL, done.stderr[-2000:]
+    assert "retryable: metadata DB unreachable" in done.stderr
