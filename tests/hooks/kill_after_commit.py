@@ -18,9 +18,9 @@ real_commit = handover.commit_batch
 commits = 0
 
 
-def commit_then_die(task_ids, callback_ids):  # type: ignore[no-untyped-def]
+def commit_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
     global commits
-    changed = real_commit(task_ids, callback_ids)
+    changed = real_commit(*args, **kwargs)
     commits += 1
     if commits >= after:
         print(f"KILLED after commit {commits} ({changed} handed back, not acked)", flush=True)

@@ -51,6 +51,8 @@ def test_drain_kubernetes_to_celery(k8s_scenario: Scenario) -> None:
         sc.kube.add_pod(NS, f"pod-{task_id}", phase, {**LABELS, "task_id": task_id, "try_number": str(try_number)},
                         {"task_instance_id": ti_id, "dag_id": "handover_probe", "task_id": task_id})
     sc.sql("update task_instance set state='scheduled' where id=%s", queued[0][0])  # already handed back
+    # A keep-old-executor tag from an earlier upgrade: handed back to the new default, tag cleared.
+    sc.sql("update task_instance set executor='KubernetesExecutor' where id=%s", queued[1][0])
     sc.kube.add_pod(NS, "pod-unrelated", "Pending", {"app": "other"}, {})
 
     def pods_finish() -> None:  # what the two running task pods would report through the api-server
@@ -73,6 +75,7 @@ def test_drain_kubernetes_to_celery(k8s_scenario: Scenario) -> None:
     states = sc.sql("select state, try_number, count(*) from task_instance where run_id=%s group by 1, 2",
                     sc.run_id)
     assert sorted(states) == [("scheduled", 1, len(queued)), ("success", 1, 2)]
+    assert sc.sql("select executor from task_instance where id=%s", queued[1][0]) == [(None,)]
     # The Celery release takes over: every handed-back TI runs once, as try 1.
     sc.start_workers()
     assert sc.hook(*sc.migrate_args("CeleryExecutor"), "--cleanup-selector", "kubernetes_executor=True").returncode == 0

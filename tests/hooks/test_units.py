@@ -149,7 +149,8 @@ def test_drain_queue_acks_nothing_when_commit_fails() -> None:
 def test_preflight_findings_name_each_task_and_the_fix() -> None:
     tasks = [("etl", "load", "CeleryExecutor", None), ("etl", "gpu", None, "gpu"), ("ok", "t", None, "q1"),
              ("ok", "dflt", None, None), ("ok", "k", "KubernetesExecutor", "default")]
-    tis = [("etl", "load", "CeleryExecutor", "q1", "queued", 3), ("old", "x", None, "gone", "scheduled", 1)]
+    tis = [("etl", "load", "CeleryExecutor", "q1", "queued", 3), ("old", "x", None, "gone", "scheduled", 1),
+           ("kept", "y", "CeleryExecutor", "q1", "running", 1)]  # a keep-old-executor tag, not a DAG pin
     found = preflight.findings(tasks, tis, K8S, ("q1",), "default")
     assert [f.line() for f in found] == [
         "etl.gpu: queue='gpu' (DAG definition)",
