@@ -57,7 +57,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $out := list -}}
 {{- if and .Values.executorSwitch.enabled (eq .Values.executorSwitch.onTimeout "keep-old-executor") -}}
 {{- $state := lookup "v1" "ConfigMap" .Release.Namespace (include "airflow-k8s.executorSwitch.stateName" .) -}}
-{{- $live := concat (include "airflow-k8s.executors.live" . | fromJsonArray) (splitList "," (dig "data" "retiring" "" $state)) -}}
+{{- /* Retained: what the previous release requested and this one drops, and what the hooks found still
+       retiring. Not everything live: a retained executor would otherwise be kept forever. */}}
+{{- $live := concat (include "airflow-k8s.executors.previouslyRequested" . | fromJsonArray) (splitList "," (dig "data" "retiring" "" $state)) -}}
 {{- range $live -}}
 {{- $name := trim . -}}
 {{- if and $name (not (has $name $requested)) (not (has $name $out)) -}}{{- $out = append $out $name -}}{{- end -}}
@@ -73,6 +75,20 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- if not $names -}}
 {{- $config := lookup "v1" "ConfigMap" .Release.Namespace (include "airflow-k8s.componentName" (dict "root" . "component" "config")) -}}
 {{- $names = dig "metadata" "annotations" "airflow-k8s/executors" "" $config -}}
+{{- end -}}
+{{- $out := list -}}
+{{- range splitList "," $names -}}
+{{- if trim . -}}{{- $out = append $out (trim .) -}}{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* The executors the previous release asked for in its values (not those it only retained). */}}
+{{- define "airflow-k8s.executors.previouslyRequested" -}}
+{{- $names := .Values.executorSwitch.fromExecutors -}}
+{{- if not $names -}}
+{{- $config := lookup "v1" "ConfigMap" .Release.Namespace (include "airflow-k8s.componentName" (dict "root" . "component" "config")) -}}
+{{- $names = dig "metadata" "annotations" "airflow-k8s/requested-executors" (dig "metadata" "annotations" "airflow-k8s/executors" "" $config) $config -}}
 {{- end -}}
 {{- $out := list -}}
 {{- range splitList "," $names -}}
