@@ -267,7 +267,7 @@ def _hand_back_pods(cfg: DrainConfig, owner: db.Owner, kube: Kube) -> tuple[int,
     changed: set = set()
     for i in range(0, len(queued), cfg.batch_size):
         with db.session() as s:
-            changed |= db.hand_back(s, [k.id for k in queued[i:i + cfg.batch_size]])
+            changed |= db.hand_back(s, [k.id for k in queued[i:i + cfg.batch_size]], owner.names)
     deleted = {name for name, key in matched.items() if key.id in changed}
     for name in sorted(deleted):
         kube.delete_pod(ns, name)

@@ -8,9 +8,10 @@ order per batch: commit the batch, then ack its messages.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,14 +108,15 @@ def plan_batch(delivered: Sequence[Delivered]) -> Batch:
 Commit = Callable[[Sequence[uuid.UUID], Sequence[uuid.UUID]], int]
 
 
-def commit_batch(task_ids: Sequence[uuid.UUID], callback_ids: Sequence[uuid.UUID]) -> int:
+def commit_batch(task_ids: Sequence[uuid.UUID], callback_ids: Sequence[uuid.UUID],
+                 clear_executor: Collection[str] = ()) -> int:
     """CAS a batch in one transaction; returns how many rows changed. Commits before returning."""
     with db.session() as s:
-        return len(db.hand_back(s, task_ids)) + len(db.hand_back_callbacks(s, callback_ids))
+        return len(db.hand_back(s, task_ids, clear_executor)) + len(db.hand_back_callbacks(s, callback_ids))
 
 
 def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
-                commit: Commit | None = None) -> None:
+                commit: Commit | None = None, clear_executor: Collection[str] = ()) -> None:
     """Take every message of ``queue``: hand its TI back (commit), then ack it; keep foreign ones in place.
 
     Foreign messages stay unacked until the queue is exhausted (so ``basic_get`` does not return them
@@ -125,7 +127,7 @@ def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
         ...     t = Tally(); drain_queue(b, "default", t); t.handed_back
         {'default': 12}
     """
-    commit = commit or commit_batch
+    commit = commit or functools.partial(commit_batch, clear_executor=clear_executor)
     held: list[Delivered] = []
     taken: list[Delivered] = []
     try:
@@ -156,7 +158,7 @@ def hand_back_leftovers(owner: db.Owner, tally: Tally, batch_size: int = 500) ->
     while True:
         with db.session() as s:
             keys = db.ti_keys(s, [db.QUEUED], owner, limit=batch_size)
-            changed = db.hand_back(s, [k.id for k in keys])
+            changed = db.hand_back(s, [k.id for k in keys], owner.names)
         tally.leftover += len(changed)
         if keys:
             progress.say(STEP, f"{len(changed)} queued task instances without a message handed back")
@@ -175,7 +177,7 @@ def run(broker: Broker, queues: Iterable[str], owner: db.Owner, batch_size: int 
     if restore_orphans and (n := broker.restore_orphans()):
         progress.say(STEP, f"{n} unacked messages of dead consumers put back on their queues")
     for q in sorted(set(queues)):
-        drain_queue(broker, q, tally, batch_size)
+        drain_queue(broker, q, tally, batch_size, clear_executor=owner.names)
     if restore_orphans:
         hand_back_leftovers(owner, tally, batch_size)
     return tally

@@ -57,16 +57,19 @@ def findings(
     queues = set(to_queues) | {default_queue}
     out: dict[tuple[str, str, str, str], list[str]] = {}
 
-    def check(dag_id: str, task_id: str, executor: str | None, queue: str | None, where: str) -> None:
-        if executor is not None and find(to_executors, executor) is None:
-            out.setdefault((dag_id, task_id, "executor", executor), []).append(where)
+    def check(dag_id: str, task_id: str, executor: str | None, queue: str | None, where: str, dag: bool) -> None:
+        # A TI's executor alone is no pin: the drain hands in-flight ones to the new default and
+        # migrate-settings re-points waiting ones. Only the DAG's own `executor=` would come back.
+        pinned = (dag_id, task_id, "executor", executor)
+        if executor is not None and find(to_executors, executor) is None and (dag or pinned in out):
+            out.setdefault(pinned, []).append(where)  # type: ignore[arg-type]
         if to_queues and queue is not None and queue not in queues:
             out.setdefault((dag_id, task_id, "queue", queue), []).append(where)
 
     for dag_id, task_id, executor, queue in tasks:
-        check(dag_id, task_id, executor, queue, "DAG definition")
+        check(dag_id, task_id, executor, queue, "DAG definition", dag=True)
     for dag_id, task_id, executor, queue, state, n in tis:
-        check(dag_id, task_id, executor, queue, f"{n} task instance{'s' if n > 1 else ''} {state}")
+        check(dag_id, task_id, executor, queue, f"{n} task instance{'s' if n > 1 else ''} {state}", dag=False)
     return [Finding(*k, "; ".join(v)) for k, v in sorted(out.items())]
 
 

@@ -155,19 +155,23 @@ def queues_of(s: Any, states: Collection[str], owner: Owner) -> set[str]:
     return {r[0] for r in rows if r[0]}
 
 
-def hand_back(s: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+def hand_back(s: Any, ids: Sequence[uuid.UUID], clear_executor: Collection[str] = ()) -> set[uuid.UUID]:
     """Compare-and-set QUEUED -> SCHEDULED for ``ids``; returns the ids that changed (caller commits).
 
     Same TI id and try number: the new scheduler queues the very same try. The message or pod that
-    belonged to the TI must be removed only after this is committed.
+    belonged to the TI must be removed only after this is committed. An ``executor`` naming one of
+    ``clear_executor`` (the executor being drained, e.g. a keep-old-executor tag) becomes NULL, the new
+    default: a task pinned to it in its DAG is refused by preflight before any drain.
     """
-    from sqlalchemy import select, update
+    from sqlalchemy import case, select, update
 
     if not ids:
         return set()
     ti = _ti()
-    values = {"state": SCHEDULED, "queued_dttm": None, "queued_by_job_id": None,
-              "external_executor_id": None, "scheduled_dttm": now()}
+    values: dict[str, Any] = {"state": SCHEDULED, "queued_dttm": None, "queued_by_job_id": None,
+                              "external_executor_id": None, "scheduled_dttm": now()}
+    if clear_executor:
+        values["executor"] = case((ti.executor.in_(sorted(clear_executor)), None), else_=ti.executor)
     where = (ti.id.in_(list(ids)), ti.state == QUEUED)
     stmt = update(ti).where(*where).values(**values).execution_options(synchronize_session=False)
     if s.get_bind().dialect.update_returning:
