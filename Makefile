@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export HELM ?= $(CURDIR)/.tools/bin/helm
 
-.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e bench fuzz cluster cluster-down cluster-status images demo
+.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e test-switch bench fuzz cluster cluster-down cluster-status images demo
 
 install: ## tools, Debian packages and the Python environment
 	bash ci/install.sh
@@ -38,6 +38,9 @@ test: install lint ## everything CI runs: all tests, the end-to-end ones on the 
 
 test-e2e: ## end-to-end tests on the cluster KUBECONFIG names, else the local one (`make cluster`)
 	$(PY) -m pytest tests/e2e -q -m e2e -s
+
+test-switch: ## executor switches with work in flight on the cluster (Celery <-> Kubernetes, timeout, Helm 3)
+	$(PY) -m pytest tests/e2e/test_executor_switch.py -q -m e2e -s
 
 images: ## build the chart's images into .state/images (and import them when the cluster runs)
 	bash ci/install-cluster-deps.sh
