@@ -3,7 +3,8 @@
 Re-points leftover task instances that name an executor no longer configured, reports config keys only
 the old executor understood (the chart owns the config file: it says which values to change), records the
 new state for the next upgrade's render, cleans finished task pods / worker PVCs of the old executor, and
-scales the schedulers back (Helm's three-way merge or server-side apply does not undo the drain's 0).
+makes sure the schedulers are back (Helm 3's three-way merge and Helm 4's server-side apply already undo the
+drain's 0 when they apply the release, measured on a cluster; this covers anything else that kept it at 0).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -170,6 +170,11 @@ def redis_depths() -> dict[str, int]:
     depths = {q: redis("llen", q) for q in QUEUES}
     depths["unacked"] = redis("hlen", "unacked")
     return depths
+
+
+@pytest.fixture(scope="module")
+def apps_v1(kube_client: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(kube_client)
 
 
 @dataclass(frozen=True)
@@ -343,6 +348,34 @@ class Poller:
         raise NotImplementedError
 
 
+class SchedulerReplicas(Poller):
+    """spec.replicas of the scheduler Deployment over time: shows who brings it back after the drain."""
+
+    def __init__(self, apps_v1: client.AppsV1Api) -> None:
+        super().__init__()
+        self.apps_v1 = apps_v1
+        self.changes: list[tuple[datetime, int]] = []
+
+    def poll(self) -> None:
+        # The scale subresource omits a replica count of 0.
+        replicas = self.apps_v1.read_namespaced_deployment_scale(f"{FULL}-scheduler", NAMESPACE).spec.replicas or 0
+        if not self.changes or self.changes[-1][1] != replicas:
+            self.changes.append((utcnow(), replicas))
+
+    def restored_by(self, hooks: HookLogs, since: datetime) -> str:
+        """Who scaled the scheduler back after the drain: 'Helm' (applying the release, before the post-upgrade
+        hooks) or 'migrate-settings', with the timeline relative to `since` (the upgrade's start)."""
+        stopped = next((at for at, n in self.changes if n == 0), None)
+        back = next((at for at, n in self.changes if n > 0 and stopped and at > stopped), None)
+        settings = hooks.of("settings")
+        timeline = ", ".join(f"{n} at +{(at - since).total_seconds():.0f} s" for at, n in self.changes)
+        if settings:
+            timeline += f"; migrate-settings started at +{(settings[0].at - since).total_seconds():.0f} s"
+        if not (stopped and back and settings):
+            return f"unknown ({timeline})"
+        return f"{'Helm' if back < settings[0].at else 'migrate-settings'} (replicas {timeline})"
+
+
 class TaskPodWatcher(Poller):
     """Every KubernetesExecutor task pod seen, with its placement and when its container started."""
 
@@ -386,6 +419,7 @@ class HookLogs(Poller):
     def __init__(self, core_v1: client.CoreV1Api) -> None:
         super().__init__()
         self.core_v1 = core_v1
+        self.since = utcnow()
         self.lines: dict[str, list[LogLine]] = {}
         self._followed: set[str] = set()
         self._followers: list[tuple[threading.Thread, subprocess.Popen[str]]] = []
@@ -393,7 +427,9 @@ class HookLogs(Poller):
     def poll(self) -> None:
         for pod in self.core_v1.list_namespaced_pod(NAMESPACE, label_selector=HOOK_SELECTOR).items:
             name = pod.metadata.name
-            if name in self._followed or pod.status.phase == "Pending":
+            # A failed hook of an earlier upgrade stays until the next one replaces it: not this upgrade's.
+            earlier = pod.metadata.creation_timestamp < self.since - timedelta(seconds=5)
+            if name in self._followed or earlier or pod.status.phase == "Pending":
                 continue
             self._followed.add(name)
             job = (pod.metadata.labels or {}).get("job-name", name)
@@ -486,13 +522,14 @@ def print_snapshot(label: str, tis: list[Ti]) -> None:
 
 
 # The tests ------------------------------------------------------------------------------------------------
-def test_celery_to_kubernetes_with_work_in_flight(release: Release, core_v1: client.CoreV1Api) -> None:
+def test_celery_to_kubernetes_with_work_in_flight(release: Release, core_v1: client.CoreV1Api,
+                                                  apps_v1: client.AppsV1Api) -> None:
     db = release.db
     runs = trigger_runs(release.api, DAG, [sleep_seconds(i) for i in range(RUNS)])
     snapshot = wait_celery_in_flight(db, runs)
     print_snapshot("at the switch", snapshot)
     queued_at_switch = {(t.dag_id, t.run_id, t.task_id) for t in snapshot if t.state == "queued"}
-    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks:
+    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks, SchedulerReplicas(apps_v1) as replicas:
         started = utcnow()
         took = upgrade(switch_values("KubernetesExecutor"))
         assert live_executors() == "KubernetesExecutor"
@@ -512,6 +549,7 @@ def test_celery_to_kubernetes_with_work_in_flight(release: Release, core_v1: cli
     assert any("verified: queues" in ln.text for ln in hooks.of("drain")), "the drain did not verify the broker"
     longest = max((t.end_date for t in db.tis(runs) if starts[(t.dag_id, t.run_id, t.task_id)].executed_by
                    == "celery" and t.end_date), default=None)
+    print(f"[measure] Celery -> Kubernetes: scheduler replicas restored by {replicas.restored_by(hooks, started)}")
     print_measures("Celery -> Kubernetes", started, took, hooks, CELERY_HANDOVER, longest, pods.first_running(),
                    "task pod Running")
 
@@ -538,9 +576,10 @@ def wait_kubernetes_in_flight(db: MetadataDb, runs: list[Run], pending: list[Run
              show=lambda: f"{state_counts(db.tis(runs + pending))}, pods seen {len(pods.pods)}")
 
 
-def test_kubernetes_to_celery_with_pods_running_and_pending(release: Release, core_v1: client.CoreV1Api) -> None:
+def test_kubernetes_to_celery_with_pods_running_and_pending(release: Release, core_v1: client.CoreV1Api,
+                                                            apps_v1: client.AppsV1Api) -> None:
     db = release.db
-    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks:
+    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks, SchedulerReplicas(apps_v1) as replicas:
         runs = trigger_runs(release.api, DAG, [45, 60])
         pending = trigger_runs(release.api, UNPLACEABLE_DAG, [5, 10])
         wait_kubernetes_in_flight(db, runs, pending, pods)
@@ -559,9 +598,12 @@ def test_kubernetes_to_celery_with_pods_running_and_pending(release: Release, co
     assert_ran_in_their_queue_pods([s for s in starts.values() if s.dag_id == DAG], pods.pods)
     left = kubectl_json("-n", NAMESPACE, "get", "pods", "-l", TASK_POD_SELECTOR)["items"]
     assert [p["metadata"]["name"] for p in left if p["status"]["phase"] not in ("Succeeded", "Failed")] == []
-    assert redis_depths() == {**dict.fromkeys(QUEUES, 0), "unacked": 0}
+    # A Celery worker acks (acks_late) just after its task reported success: give it a moment.
+    empty = {**dict.fromkeys(QUEUES, 0), "unacked": 0}
+    wait_for("the broker to be empty", lambda: redis_depths() == empty, timeout=60, show=lambda: str(redis_depths()))
     longest = max((t.end_date for t in db.tis(runs) if t.end_date), default=None)
     first_celery = min((s.started_at for s in starts.values() if s.executed_by == "celery"), default=None)
+    print(f"[measure] Kubernetes -> Celery: scheduler replicas restored by {replicas.restored_by(hooks, started)}")
     print_measures("Kubernetes -> Celery", started, took, hooks, KUBERNETES_HANDOVER, longest, first_celery,
                    "task started on Celery")
 
@@ -570,7 +612,7 @@ def test_drain_timeout_fails_the_upgrade_and_keeps_celery(release: Release, core
     db = release.db
     # One run of long tasks keeps every queue busy past the short drain timeout; the second run's `reports`
     # task waits on the broker (2 slots) and must still run once, on Celery.
-    runs = trigger_runs(release.api, DAG, [100, 100, 20])
+    runs = trigger_runs(release.api, DAG, [80, 80, 20])
     wait_for("every queue busy", lambda: state_counts(db.tis(runs)).get("running", 0) >= 6, timeout=300,
              show=lambda: str(state_counts(db.tis(runs))))
     with HookLogs(core_v1) as hooks, pytest.raises(RuntimeError) as failed:
@@ -587,12 +629,13 @@ def test_drain_timeout_fails_the_upgrade_and_keeps_celery(release: Release, core
     print(f"release status after the failed upgrade: {status['info']['status']}")
 
 
-def test_celery_to_kubernetes_with_helm3(release: Release, core_v1: client.CoreV1Api) -> None:
+def test_celery_to_kubernetes_with_helm3(release: Release, core_v1: client.CoreV1Api,
+                                         apps_v1: client.AppsV1Api) -> None:
     db = release.db
-    runs = trigger_runs(release.api, DAG, [sleep_seconds(i) for i in range(4)])
+    runs = trigger_runs(release.api, DAG, [30, 40, 30, 35])
     snapshot = wait_celery_in_flight(db, runs)
     print_snapshot("at the switch", snapshot)
-    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks:
+    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks, SchedulerReplicas(apps_v1) as replicas:
         started = utcnow()
         took = upgrade(switch_values("KubernetesExecutor"), helm_binary=tool("helm3"))
         assert live_executors() == "KubernetesExecutor"
@@ -603,5 +646,7 @@ def test_celery_to_kubernetes_with_helm3(release: Release, core_v1: client.CoreV
     in_pods = [s for s in starts.values() if s.executed_by == "pod"]
     assert in_pods
     assert_ran_in_their_queue_pods(in_pods, pods.pods)
+    print(f"[measure] Celery -> Kubernetes (Helm 3): scheduler replicas restored by "
+          f"{replicas.restored_by(hooks, started)}")
     print_measures("Celery -> Kubernetes (Helm 3)", started, took, hooks, CELERY_HANDOVER, None, pods.first_running(),
                    "task pod Running")
