@@ -77,7 +77,10 @@ def test_every_component_is_ready(release: dict[str, float]) -> None:
 def can_i(account: str, verb: str, resource: str, namespace: str) -> bool:
     """`kubectl auth can-i` as one of the release's service accounts."""
     scope = ["--namespace", namespace] if namespace else []  # "" = a cluster-scoped resource
-    result = subprocess.run([KUBECTL, "auth", "can-i", verb, resource, *scope,
+    # "pods/log" would read as the pod named "log": a subresource needs its own flag.
+    kind, _, subresource = resource.partition("/")
+    sub = [f"--subresource={subresource}"] if subresource else []
+    result = subprocess.run([KUBECTL, "auth", "can-i", verb, kind, *sub, *scope,
                              f"--as=system:serviceaccount:{NAMESPACE}:{fullname(RELEASE)}-{account}"],
                             capture_output=True, text=True, check=False)
     return result.stdout.strip() == "yes"
