@@ -17,7 +17,7 @@ docs: ## regenerate the README's values table from chart/values.yaml
 
 lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	$(PY) -m ruff check hooks tests ci chart/files
-	$(PY) -m mypy hooks tests/chart ci/values_doc.py ci/sync_chart_files.py
+	$(PY) -m mypy hooks tests/chart tests/e2e ci/cluster ci/values_doc.py ci/sync_chart_files.py
 	helm lint chart --strict
 	helm3 lint chart --strict
 	$(PY) ci/sync_chart_files.py --check
@@ -39,8 +39,8 @@ test: install lint ## everything CI runs: all tests, the end-to-end ones on the 
 test-e2e: ## end-to-end tests on the cluster KUBECONFIG names, else the local one (`make cluster`)
 	$(PY) -m pytest tests/e2e -q -m e2e -s
 
-test-switch: ## executor switches with work in flight on the cluster (Celery <-> Kubernetes, timeout, Helm 3)
-	$(PY) -m pytest tests/e2e/test_executor_switch.py -q -m e2e -s
+test-switch: ## executor switches on the cluster: work in flight, faults, timeouts, keep-old-executor, Helm 3
+	$(PY) -m pytest tests/e2e/test_executor_switch.py tests/e2e/test_executor_switch_faults.py -q -m e2e -s
 
 images: ## build the chart's images into .state/images (and import them when the cluster runs)
 	bash ci/install-cluster-deps.sh

@@ -14,6 +14,7 @@ import health
 import hostnet
 import images
 import layout
+import netpol
 import pki
 import procs
 import smoke
@@ -117,7 +118,7 @@ def start_control_plane(state: StateDirs, kube: Path, admin: KubeApi) -> None:
 
 
 def start_node(state: StateDirs, kube: Path, admin: KubeApi) -> None:
-    with Step("kubelet, kube-proxy, DNS"):
+    with Step("kubelet, kube-proxy, DNS, NetworkPolicy enforcer"):
         _start(state, components.kubelet(state, kube))
         _start(state, components.proxy(state, kube))
         _start(state, components.dns(state))
@@ -125,6 +126,9 @@ def start_node(state: StateDirs, kube: Path, admin: KubeApi) -> None:
         _await(state, "kubelet", f"node {layout.NODE_NAME} Ready", lambda: health.node_ready(admin), 120)
         _await(state, "proxy", "kube-proxy /healthz", lambda: health.local_healthz(10256, https=False), 60)
         _await(state, "proxy", "DNS through the kube-dns ClusterIP", health.dns_through_service, 60)
+        # After kube-proxy: the enforcer's hooks go first in FORWARD/INPUT, ahead of kube-proxy's ACCEPTs.
+        _start(state, components.netpol(state))
+        _await(state, "netpol", "NetworkPolicy chains hooked", netpol.hooked, 30)
         _await(state, "controller-manager", "default ServiceAccount", lambda: health.default_service_account(admin), 60)
 
 

@@ -1,5 +1,5 @@
 """The local single-node Kubernetes 1.35 cluster: upstream control plane and kubelet (one `kube` binary
-built from ci/kube), containerd, a CNI bridge, kube-proxy and a host DNS server.
+built from ci/kube), containerd, a CNI bridge, kube-proxy, a host DNS server and a NetworkPolicy enforcer.
 
     python ci/cluster/cluster.py up       # idempotent; prints `export KUBECONFIG=...`
     python ci/cluster/cluster.py down     # stops what `up` started (recorded PIDs), removes network state

@@ -141,5 +141,9 @@ def dns(state: StateDirs) -> Component:
     )
 
 
+def netpol(state: StateDirs) -> Component:
+    return Component("netpol", [sys.executable, str(HERE / "netpol.py"), f"--pki={state.pki}"])
+
+
 # Stop order: the reverse of start order, containerd last (teardown empties it first).
-STOP_ORDER = ("dns", "proxy", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "containerd")
+STOP_ORDER = ("netpol", "dns", "proxy", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "containerd")

@@ -13,6 +13,7 @@ import components
 import health
 import hostnet
 import layout
+import netpol
 import procs
 from layout import StateDirs
 from shell import run, succeeds
@@ -153,6 +154,8 @@ def remove_iptables(kube: Path | None) -> None:
         run([str(kube), "proxy", "--cleanup"], check=False, timeout=60)
     hostnet.remove_kube_chains()
     hostnet.remove_isolation_chains()
+    # The enforcer removes its chains when it stops; this covers one that was killed or crashed.
+    netpol.remove_chains()
 
 
 def remove_state(state: StateDirs) -> None:

@@ -6,44 +6,24 @@ Without a cluster the tests skip locally and fail in CI (CI=true), where a missi
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KUBECONFIG = REPO_ROOT / ".state" / "cluster" / "admin.kubeconfig"
 NO_CLUSTER = "no Kubernetes cluster: run `make cluster` (or set KUBECONFIG to a reachable cluster)"
-
-T = TypeVar("T")
-
 
 def _no_cluster(detail: str) -> None:
     message = f"{NO_CLUSTER} ({detail})"
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def wait_until(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 1.0) -> T:
-    """Poll `probe` until it returns a truthy value; fail with `what` and the time waited at the deadline."""
-    started = time.monotonic()
-    deadline = started + timeout
-    next_progress = started + 15
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() >= next_progress:
-            print(f"  … waiting for {what}: {time.monotonic() - started:.0f}s of {timeout:.0f}s", flush=True)
-            next_progress += 15
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +53,8 @@ def local_cluster(cluster_kubeconfig: str) -> bool:
 
 @pytest.fixture(name="wait_until", scope="session")
 def wait_until_fixture() -> Callable[..., object]:
-    """`wait_until(what, probe, timeout)` for tests: a conftest is not importable by name (several exist)."""
-    return wait_until
+    """`wait_for(what, probe, timeout)` of tests/e2e/waiting.py, as a fixture."""
+    return wait_for
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +80,7 @@ def e2e_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
     name = f"e2e-cluster-{uuid.uuid4().hex[:8]}"
     labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
     core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
-    wait_until(
+    wait_for(
         f"the default ServiceAccount in {name}",
         lambda: _exists(lambda: core_v1.read_namespaced_service_account("default", name)),
         timeout=60,

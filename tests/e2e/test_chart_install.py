@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci"))
@@ -32,16 +33,6 @@ from release import (  # noqa: E402
 pytestmark = pytest.mark.e2e
 NAMESPACE = "e2e-chart"
 RELEASE = "e2e"
-
-
-def wait_for(description: str, check: Any, timeout: float, interval: float = 2) -> Any:
-    """Poll `check()` until it returns something truthy; fail with `description` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {description}")
 
 
 @pytest.fixture(scope="module")
