@@ -440,10 +440,12 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $_ := set $cfg.logging "remote_base_log_folder" .Values.logs.remote.baseLogFolder -}}
 {{- $_ := set $cfg.logging "remote_log_conn_id" .Values.logs.remote.connId -}}
 {{- end -}}
+{{- /* pod_template_file for every executor: the cluster policy reads it at parse time (see the pod-templates
+       ConfigMap). */}}
+{{- $_ := set $cfg "kubernetes_executor" (dict "pod_template_file" "/opt/airflow/pod_templates/default.yaml") -}}
 {{- if has "KubernetesExecutor" $executors -}}
-{{- $_ := set $cfg "kubernetes_executor" (dict
+{{- $_ := mergeOverwrite $cfg.kubernetes_executor (dict
       "namespace" .Release.Namespace
-      "pod_template_file" "/opt/airflow/pod_templates/default.yaml"
       "delete_worker_pods" (ternary "True" "False" .Values.workers.deletePods)
       "worker_pods_creation_batch_size" (toString .Values.workers.podCreationBatchSize)
       "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}

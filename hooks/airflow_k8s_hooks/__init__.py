@@ -9,8 +9,9 @@ schedulers, report config, re-point leftovers, record state), ``migrate-values``
 
 Exit codes:
     0   done (or nothing to do).
-    2   bad usage (unknown flag, malformed list).
-    3   permanent refusal: the message says what to change (pinned work, foreign broker messages).
+    2   bad usage (unknown flag or executor, empty list, negative or non-numeric number); names the flag.
+    3   permanent refusal: the message says what to change (pinned work, foreign broker messages, the DB
+        or broker rejecting the credentials: fix the Secret, a retry reads the same one).
     4   drain timed out with ``--on-timeout fail``: schedulers and consumers restored, nothing lost.
     75  retryable (EX_TEMPFAIL): the DB, broker or Kubernetes API is unreachable; the Job's backoff retries
         and the step resumes where it stopped.

@@ -1,8 +1,9 @@
-"""pre-delete: remove the task pods the KubernetesExecutor left behind.
+"""pre-delete: remove what the release made outside Helm: task pods and the hooks' state ConfigMap.
 
 The scheduler creates task pods itself, so Helm does not know them and `helm uninstall` would leave
-pending ones (e.g. on a node type no node has) and, with `delete_worker_pods=False`, finished ones.
-Idempotent: a second run finds nothing to delete.
+pending ones (e.g. on a node type no node has) and, with `delete_worker_pods=False`, finished ones. The
+hooks write their state ConfigMap through the API: left behind, a later install of the same name would
+read another release's executors. Idempotent: a second run finds nothing to delete.
 """
 
 from __future__ import annotations
@@ -23,4 +24,6 @@ def run(cfg: CleanupConfig, kube: Kube) -> int:
     for pod in pods:
         kube.delete_pod(cfg.namespace, pod.name)
         print(f"[cleanup] deleted {pod.name} ({pod.phase})", flush=True)
+    if cfg.state_config_map and kube.delete_config_map(cfg.namespace, cfg.state_config_map):
+        print(f"[cleanup] deleted configmap {cfg.state_config_map}", flush=True)
     return len(pods)

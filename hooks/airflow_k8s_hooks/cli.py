@@ -4,6 +4,7 @@ the step, and turn its error into the documented exit code."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,8 +26,9 @@ from airflow_k8s_hooks.config import (
 from airflow_k8s_hooks.executors import parse_list
 
 ENV_PREFIX = "AIRFLOW_K8S_HOOKS_"
-EPILOG = "exit codes: 0 ok; 2 bad usage; 3 refused (message says what to change); 4 drain timed out with " \
-         "--on-timeout fail (release restored); 75 retryable (DB/broker/API unreachable)"
+EPILOG = "exit codes: 0 ok; 2 bad usage (the message names the flag); 3 refused, a human must change something " \
+         "(pinned work, messages that are not Airflow's, DB or broker rejecting the credentials: fix the Secret); " \
+         "4 drain timed out with --on-timeout fail (release restored); 75 retryable (DB/broker/API unreachable)"
 
 
 def _env(flag: str) -> str | None:
@@ -50,6 +52,30 @@ def _executors(value: str) -> Any:
 
 def _executors_or_none(value: str) -> Any:
     return _executors(value) if value.strip() else ()
+
+
+def _seconds(value: str) -> float:
+    """Seconds >= 0 (argparse names the flag in its error)."""
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not math.isfinite(n) or n < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {value!r}")
+    return n
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {n}")
+        return n
+
+    return parse
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -86,13 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     _release_args(p)
     _add(p, "--from-executors", type=_executors, help="executors of the running release, first = default")
     _add(p, "--to-executors", type=_executors, help="executors of the new release, first = default")
-    _add(p, "--timeout", type=float, help="seconds to wait for running work")
+    _add(p, "--timeout", type=_seconds, help="seconds to wait for running work")
     _add(p, "--on-timeout", choices=[o.value for o in OnTimeout], help="fail | keep-old-executor")
     _add(p, "--task-pod-selector", required=False, default="kubernetes_executor=True",
          help="label selector of KubernetesExecutor task pods")
-    _add(p, "--scheduler-stop-timeout", required=False, type=float, default=None,
+    _add(p, "--scheduler-stop-timeout", required=False, type=_seconds, default=None,
          help="seconds to wait for scheduler heartbeats to stop (default 2 x health check threshold + 10)")
-    _add(p, "--batch-size", required=False, type=int, default=500, help="hand-over DB batch size")
+    _add(p, "--batch-size", required=False, type=_count(1), default=500, help="hand-over DB batch size")
     _add(p, "--to-queues", required=False, type=_names, default=(), help="queues of the new release")
     _add(p, "--pod-template-file", required=False, default="",
          help="the new release's [kubernetes_executor] pod_template_file; its folder holds <queue>.yaml")
@@ -100,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate-settings", help="post-upgrade: restore schedulers, re-point, record state",
                        epilog=EPILOG)
     _release_args(p)
-    _add(p, "--scheduler-replicas", type=int, help="scheduler replicas of the new release")
+    _add(p, "--scheduler-replicas", type=_count(0), help="scheduler replicas of the new release")
     _add(p, "--executors", type=_executors, help="executors of the new release, first = default")
     _add(p, "--retiring", required=False, type=_executors_or_none, default=(), help="old executors kept to finish")
     _add(p, "--cleanup-selector", required=False, default="", help="finished pods / PVCs of the old executor")
@@ -108,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cleanup", help="pre-delete: remove task pods the executor left", epilog=EPILOG)
     _add(p, "--namespace", help="namespace of the release")
     _add(p, "--selector", help="label selector of the release's task pods")
+    _add(p, "--state-configmap", required=False, default="", help="the hooks' state ConfigMap, deleted too")
 
     p = sub.add_parser("migrate-values", help="rewrite a values file for another executor, print a diff",
                        epilog=EPILOG)
@@ -150,7 +177,7 @@ def _run(a: argparse.Namespace, kube_factory: Callable[[], Any]) -> None:
     elif a.command == "cleanup":
         from airflow_k8s_hooks import cleanup
 
-        cleanup.run(CleanupConfig(a.namespace, a.selector), kube_factory())
+        cleanup.run(CleanupConfig(a.namespace, a.selector, a.state_configmap), kube_factory())
     elif a.command == "migrate-values":
         from airflow_k8s_hooks import migrate_values
 
@@ -168,7 +195,8 @@ def main(argv: Sequence[str] | None = None, kube_factory: Callable[[], Any] = _k
     try:
         _run(args, kube_factory)
     except errors.HookError as e:
-        kind = {errors.TEMPFAIL: "retryable", errors.DRAIN_TIMEOUT: "timed out"}.get(e.exit_code, "refused")
+        kind = {errors.TEMPFAIL: "retryable", errors.DRAIN_TIMEOUT: "timed out",
+                errors.USAGE: "usage"}.get(e.exit_code, "refused")
         print(f"[{args.command}] {kind}: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     return errors.OK

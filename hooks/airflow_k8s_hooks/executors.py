@@ -18,6 +18,9 @@ _CORE_PATHS = {
     LOCAL: "airflow.executors.local_executor.LocalExecutor",
 }
 
+_REMOVED = {"CeleryKubernetesExecutor": "CeleryExecutor,KubernetesExecutor",
+            "LocalKubernetesExecutor": "LocalExecutor,KubernetesExecutor"}
+
 
 @dataclass(frozen=True)
 class Executor:
@@ -38,8 +41,13 @@ class Executor:
     def parse(cls, entry: str) -> Executor:
         entry = entry.strip()
         if not entry or entry.count(":") > 1:
-            raise UsageError(f"bad executor name {entry!r}")
+            raise UsageError(f"bad executor name {entry!r}: use Name, module.path.Class or alias:module.path.Class")
         alias, _, path = entry.rpartition(":")
+        if not path or ("." not in path and path not in _CORE_PATHS):
+            # Airflow imports any other name as a module path: a bare unknown name is a typo or gone.
+            hint = f" (gone in Airflow 3: use {_REMOVED[path]})" if path in _REMOVED else ""
+            raise UsageError(f"unknown executor {entry!r}{hint}: use one of {', '.join(_CORE_PATHS)} or a "
+                             "module path (my.pkg.MyExecutor, alias:my.pkg.MyExecutor)")
         return cls(entry=entry, alias=alias or None, path=path)
 
     @property

@@ -134,9 +134,12 @@ def test_celery_runs_one_worker_per_queue_and_a_broker(rendered: dict[str, Manif
     env = {e["name"] for e in container(gpu_spec, "worker")["env"]}
     assert "AIRFLOW__CELERY__BROKER_URL" in env
     assert airflow_cfg(manifest)["celery"]["task_acks_late"] == "True"
-    # Nothing Kubernetes-executor-only without the KubernetesExecutor.
+    # Nothing Kubernetes-executor-only without the KubernetesExecutor, but the queue templates are rendered and
+    # known to the dag-processor's policy: runs created right after a switch to Kubernetes carry them.
     assert fullname("scheduler-pod-launcher") not in manifest.names("Role")
-    assert not manifest.task_pod_templates()
+    assert set(manifest.task_pod_templates()) >= {"GPU.yaml", "highmem.yaml"}
+    assert airflow_cfg(manifest)["kubernetes_executor"] == {
+        "pod_template_file": "/opt/airflow/pod_templates/default.yaml"}
     selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in workers.values()]
     assert len(set(selectors)) == len(selectors)
 

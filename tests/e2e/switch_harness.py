@@ -535,8 +535,9 @@ def assert_ran_in_their_queue_pods(starts: list[Start], seen: dict[str, SeenPod]
     for s in starts:
         pod = seen.get(s.hostname)
         assert pod is not None, f"{s.task_id} ran on {s.hostname}, not a task pod seen by the watcher"
-        assert pod.labels.get("airflow-k8s/queue-slug") == s.task_id.removeprefix("on_")
-        assert pod.node_selector == {"node.kubernetes.io/instance-type": LOCAL_NODE_TYPE}
+        placement = (pod.labels.get("airflow-k8s/queue-slug"), pod.node_selector)
+        assert placement == (s.task_id.removeprefix("on_"), {"node.kubernetes.io/instance-type": LOCAL_NODE_TYPE}), \
+            f"{s.task_id} of {s.run_id} ran in pod {pod.name} with (queue label, nodeSelector) {placement}"
 
 
 def wait_kubernetes_in_flight(db: MetadataDb, runs: list[Run], pending: list[Run],

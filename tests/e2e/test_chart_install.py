@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,13 +66,14 @@ def test_every_component_is_ready(release: dict[str, float]) -> None:
     assert {"scheduler", "api-server", "dag-processor", "triggerer", "postgresql"} <= components
 
 
-def can_i(account: str, verb: str, resource: str, namespace: str) -> bool:
-    """`kubectl auth can-i` as one of the release's service accounts."""
+def can_i(account: str, verb: str, resource: str, namespace: str, name: str = "") -> bool:
+    """`kubectl auth can-i` as one of the release's service accounts (on the object `name`, if given)."""
     scope = ["--namespace", namespace] if namespace else []  # "" = a cluster-scoped resource
     # "pods/log" would read as the pod named "log": a subresource needs its own flag.
     kind, _, subresource = resource.partition("/")
     sub = [f"--subresource={subresource}"] if subresource else []
-    result = subprocess.run([KUBECTL, "auth", "can-i", verb, kind, *sub, *scope,
+    target = f"{kind}/{name}" if name else kind
+    result = subprocess.run([KUBECTL, "auth", "can-i", verb, target, *sub, *scope,
                              f"--as=system:serviceaccount:{NAMESPACE}:{fullname(RELEASE)}-{account}"],
                             capture_output=True, text=True, check=False)
     return result.stdout.strip() == "yes"
@@ -96,6 +98,44 @@ def can_i(account: str, verb: str, resource: str, namespace: str) -> bool:
 def test_service_accounts_have_only_their_rights(release: dict[str, float], account: str, verb: str,
                                                   resource: str, namespace: str, allowed: bool) -> None:
     assert can_i(account, verb, resource, namespace) is allowed
+
+
+HOOK_RBAC = ("ServiceAccount", "Role", "RoleBinding")
+
+
+@pytest.fixture(scope="module")
+def hook_account(release: dict[str, float]) -> Iterator[None]:
+    """The hooks' ServiceAccount, Role and RoleBinding exist only while a hook runs (Helm deletes them when the
+    phase succeeds): apply the chart's own rendering of them for the matrix, delete them after."""
+    rendered = helm("template", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, "--show-only",
+                    "templates/hooks/executor-switch-resources.yaml", values=demo_values()).stdout
+    manifest = yaml.safe_dump_all([d for d in yaml.safe_load_all(rendered) if d and d["kind"] in HOOK_RBAC])
+    subprocess.run([KUBECTL, "-n", NAMESPACE, "apply", "-f", "-"], input=manifest, text=True, check=True)
+    yield
+    subprocess.run([KUBECTL, "-n", NAMESPACE, "delete", "-f", "-"], input=manifest, text=True, check=False)
+
+
+SCHEDULER = f"{fullname(RELEASE)}-scheduler"
+STATE = f"{fullname(RELEASE)}-executor-state"
+
+
+@pytest.mark.parametrize(("verb", "resource", "name", "namespace", "allowed"), [
+    ("patch", "deployments/scale", SCHEDULER, NAMESPACE, True),  # stop and restore the scheduler
+    ("patch", "deployments/scale", f"{fullname(RELEASE)}-api-server", NAMESPACE, False),
+    ("delete", "deployments", SCHEDULER, NAMESPACE, False),
+    ("delete", "pods", "", NAMESPACE, True),  # pending task pods handed back, finished ones cleaned
+    ("create", "pods", "", NAMESPACE, False),
+    ("create", "pods/exec", "", NAMESPACE, False),
+    ("delete", "configmaps", STATE, NAMESPACE, True),  # its own state, removed on uninstall
+    ("patch", "configmaps", f"{fullname(RELEASE)}-config", NAMESPACE, False),
+    ("get", "secrets", "", NAMESPACE, False),
+    ("delete", "pods", "", "default", False),
+    ("list", "pods", "", "kube-system", False),
+    ("list", "nodes", "", "", False),
+])
+def test_hook_account_has_only_its_rights(hook_account: None, verb: str, resource: str, name: str, namespace: str,
+                                          allowed: bool) -> None:
+    assert can_i("executor-switch", verb, resource, namespace, name) is allowed
 
 
 def test_queues_land_on_their_node_type(release: dict[str, float], api: AirflowApi) -> None:

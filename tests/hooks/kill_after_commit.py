@@ -23,7 +23,7 @@ def commit_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
     changed = real_commit(*args, **kwargs)
     commits += 1
     if commits >= after:
-        print(f"KILLED after commit {commits} ({changed} handed back, not acked)", flush=True)
+        print(f"KILLED after commit {commits} ({changed.changed} handed back, not acked)", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     return changed
 

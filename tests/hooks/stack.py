@@ -101,9 +101,12 @@ class Scenario:
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "hooks")
         return env
 
-    def hook(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m airflow_k8s_hooks ARGS`` like a hook Job; output goes to the test log too."""
-        done = subprocess.run([sys.executable, "-m", "airflow_k8s_hooks", *args], env=self.hook_env(),
+    def hook(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m airflow_k8s_hooks ARGS`` like a hook Job (``env`` overrides some of its
+        environment, e.g. a broken broker URL); output goes to the test log too."""
+        done = subprocess.run([sys.executable, "-m", "airflow_k8s_hooks", *args],
+                              env={**self.hook_env(), **(env or {})},
                               capture_output=True, text=True, timeout=timeout)
         print(f"$ hooks {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr}")
         return done

@@ -106,6 +106,11 @@ class FakeBroker:
         self.queues[d.queue].append(d.message)
         self.log.append(f"requeue {d.celery_id}")
 
+    def unreadable(self, queue: str) -> list[str]:
+        return [f"unreadable item {m!r}" for m in self.raw.get(queue, [])]
+
+    raw: dict[str, list[bytes]] = field(default_factory=dict)  # non-kombu items: never taken
+
 
 def task_msg(i: int, ti: uuid.UUID) -> FakeMessage:
     workload = {"type": "ExecuteTask", "ti": {"id": str(ti)}}
@@ -119,11 +124,11 @@ def test_drain_queue_commits_each_batch_before_acking_it() -> None:
                                task_msg(9, tis[0])]})
     still_queued = set(tis[:4])  # tis[4] was already handed back: its message is stale
 
-    def commit(task_ids: Any, callback_ids: Any) -> int:
+    def commit(task_ids: Any, callback_ids: Any) -> handover.Committed:
         broker.log.append(f"commit {len(task_ids)}")
         changed = still_queued & set(task_ids)
         still_queued.difference_update(changed)
-        return len(changed)
+        return handover.Committed(len(changed))
 
     tally = handover.Tally()
     handover.drain_queue(broker, "q", tally, batch_size=3, commit=commit)  # type: ignore[arg-type]
@@ -143,6 +148,69 @@ def test_drain_queue_acks_nothing_when_commit_fails() -> None:
         handover.drain_queue(broker, "q", handover.Tally(), commit=commit)  # type: ignore[arg-type]
     assert not any(line.startswith("ack") for line in broker.log)
     assert broker.log == ["requeue m0"] and len(broker.queues["q"]) == 1 and not broker.unacked
+
+
+@dataclass
+class UndecodableMessage:
+    headers: Any
+
+    def decode(self) -> Any:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+
+def test_drain_queue_acks_and_names_messages_whose_task_instance_is_gone(capsys: pytest.CaptureFixture[str]) -> None:
+    """A TI deleted (alone or with its DAG run) while its message waits: skipped with a line naming it, and
+    its message acked, so no worker of the removed executor gets it later."""
+    kept, gone = uuid.uuid4(), uuid.uuid4()
+    gone_msg = FakeMessage({"task": "execute_workload", "id": "m1"}, body(
+        {"type": "ExecuteTask", "ti": {"id": str(gone), "dag_id": "etl", "task_id": "load", "run_id": "r1",
+                                       "try_number": 1, "map_index": 3}}))
+    broker = FakeBroker({"q": [task_msg(0, kept), gone_msg]})
+
+    def commit(task_ids: Any, callback_ids: Any) -> handover.Committed:
+        return handover.Committed(1 if kept in task_ids else 0, (gone,))
+
+    tally = handover.Tally()
+    handover.drain_queue(broker, "q", tally, commit=commit)  # type: ignore[arg-type]
+    assert broker.log == ["ack m0", "ack m1"] and not broker.queues["q"] and not broker.unacked
+    assert tally.handed_back == {"q": 1} and tally.missing == {"q": 1} and tally.stale == {} and not tally.foreign
+    err = capsys.readouterr()
+    assert f"skipped task etl.load[3] run r1 try 1 (id {gone}, message m1): not in the metadata DB" in err.err
+    assert "1 handed back, 0 stale acked, 1 without a DB row acked" in err.out
+
+
+def test_drain_queue_keeps_what_it_cannot_read() -> None:
+    """An envelope whose body does not decode, headers that are no dict, raw bytes that are no kombu message
+    at all: reported as foreign, never acked, never a traceback."""
+    odd = [UndecodableMessage({"task": "execute_workload", "id": "u1"}), UndecodableMessage("not a dict")]
+    broker = FakeBroker({"q": [*odd, task_msg(0, uuid.uuid4())]}, raw={"q": [b"\x00garbage"]})
+    tally = handover.Tally()
+    handover.drain_queue(broker, "q", tally, commit=lambda t, c: handover.Committed(len(t)))  # type: ignore[arg-type]
+    assert broker.log == ["ack m0", "requeue u1", "requeue None"] and broker.queues["q"] == odd
+    found = tally.foreign["q"]
+    assert len(found) == 3 and "u1: undecodable body: ValueError" in found[0]
+    assert found[2] == "unreadable item b'\\x00garbage'"
+
+
+def test_errors_rejecting_credentials_are_told_apart_from_outages() -> None:
+    from airflow_k8s_hooks.clients import broker, db
+
+    for text in ['FATAL:  password authentication failed for user "airflow"', 'FATAL:  role "nobody" does not exist',
+                 'FATAL:  database "airflw" does not exist', "FATAL:  no pg_hba.conf entry for host",
+                 "(1045, \"Access denied for user 'airflow'@'10.0.0.3' (using password: YES)\")"]:
+        assert db.rejected(text), text
+    for text in ["connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
+                 "FATAL:  the database system is starting up", "FATAL:  sorry, too many clients already",
+                 "server closed the connection unexpectedly"]:
+        assert not db.rejected(text), text
+    import redis.exceptions as rx
+
+    wrapped = ConnectionError("connection lost")
+    wrapped.__cause__ = rx.AuthenticationError("invalid username-password pair or user is disabled.")
+    assert broker.refused_credentials(wrapped)
+    assert broker.refused_credentials(rx.ResponseError("NOAUTH Authentication required."))
+    assert not broker.refused_credentials(rx.ConnectionError("Error 111 connecting to 127.0.0.1:1."))
+    assert not broker.refused_credentials(TimeoutError("timed out"))
 
 
 # preflight and plan ----------------------------------------------------------------------------------
@@ -215,6 +283,47 @@ def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         cli.main(["preflight", "--to-executors", "A,A"])
     assert e.value.code == errors.USAGE
+
+
+DRAIN = ["drain", "--namespace=n", "--state-configmap=s", "--scheduler-deployment=d", "--on-timeout=fail",
+         "--from-executors=CeleryExecutor"]
+
+
+@pytest.mark.parametrize(("args", "flag", "why"), [
+    (["preflight", "--to-executors=KubernetesExecutr"], "--to-executors", "unknown executor 'KubernetesExecutr'"),
+    (["preflight", "--to-executors=CeleryKubernetesExecutor"], "--to-executors",
+     "use CeleryExecutor,KubernetesExecutor"),
+    (["preflight", "--to-executors=fast:NoModule"], "--to-executors", "unknown executor 'fast:NoModule'"),
+    (["preflight", "--to-executors=fast:"], "--to-executors", "unknown executor"),
+    (["preflight", "--to-executors="], "--to-executors", "needs at least one executor"),
+    (["preflight", "--to-executors= , "], "--to-executors", "needs at least one executor"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=-1"], "--timeout", ">= 0, got '-1'"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=nan"], "--timeout", "finite"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=1h"], "--timeout", "not a number"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9", "--scheduler-stop-timeout=-3"],
+     "--scheduler-stop-timeout", ">= 0"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9", "--batch-size=ten"], "--batch-size",
+     "not a whole number: 'ten'"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9", "--batch-size=0"], "--batch-size", ">= 1"),
+    ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9", "--on-timeout=retry"], "--on-timeout",
+     "invalid choice"),
+    (["migrate-settings", "--namespace=n", "--state-configmap=s", "--scheduler-deployment=d",
+      "--executors=KubernetesExecutor", "--scheduler-replicas=-1"], "--scheduler-replicas", ">= 0"),
+])
+def test_cli_garbage_exits_2_naming_the_flag(capsys: pytest.CaptureFixture[str], args: list[str], flag: str,
+                                              why: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == errors.USAGE and f"argument {flag}: " in err and why in err, err
+
+
+def test_cli_garbage_from_env_exits_2_naming_the_flag(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AIRFLOW_K8S_HOOKS_BATCH_SIZE", "-5")
+    with pytest.raises(SystemExit) as e:
+        cli.main([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9"])
+    assert e.value.code == errors.USAGE and "argument --batch-size: must be >= 1" in capsys.readouterr().err
 
 
 def test_cli_flags_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

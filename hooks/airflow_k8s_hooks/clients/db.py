@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_k8s_hooks.errors import Retryable
+from airflow_k8s_hooks.errors import Refused, Retryable
 
 QUEUED, RUNNING, RESTARTING, SCHEDULED = "queued", "running", "restarting", "scheduled"
 IN_FLIGHT = (QUEUED, RUNNING, RESTARTING)
@@ -59,15 +59,41 @@ class TiKey:
     state: str
 
 
+DB_SETTING = ("[database] sql_alchemy_conn (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN; the chart takes it from the "
+              "Secret database.existingSecret, key database.existingSecretKey, or its own with postgresql.enabled)")
+# The server answered and said no: wrong user, password, database or access rule (PostgreSQL, MySQL).
+_REJECTED = ("password authentication failed", "no pg_hba.conf entry", "access denied for user", "unknown database")
+_MISSING = ('role "', 'database "')  # PostgreSQL: ... does not exist
+
+
+def rejected(message: str) -> bool:
+    """Whether a connect error is the server refusing these settings, which a retry cannot change.
+
+    Example:
+        >>> rejected('FATAL:  password authentication failed for user "airflow"')
+        True
+        >>> rejected("connection to server at 127.0.0.1, port 1 failed: Connection refused")
+        False
+    """
+    text = message.lower()
+    return any(t in text for t in _REJECTED) or ("does not exist" in text and any(t in text for t in _MISSING))
+
+
 @contextlib.contextmanager
 def reachable(what: str = "metadata DB") -> Iterator[None]:
-    """Turn connection-level DB errors into :class:`Retryable` (the Job retries)."""
+    """Turn connection-level DB errors into :class:`Retryable` (the Job retries), and a server that rejects
+    the credentials into :class:`Refused` (a human fixes the Secret)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     try:
         yield
     except OperationalError as e:
-        raise Retryable(f"{what} unreachable: {e.orig or e}") from e
+        detail = str(e.orig or e).strip()
+        if rejected(detail):
+            raise Refused(f"{what} rejected the connection settings ({detail}): fix the user, password or "
+                          f"database name in {DB_SETTING}; retrying with the same Secret cannot help") from e
+        raise Retryable(f"{what} unreachable ({detail}): check that it is up and reachable from this "
+                        f"namespace, and {DB_SETTING}") from e
     except DBAPIError as e:
         if e.connection_invalidated:
             raise Retryable(f"{what} connection lost: {e.orig or e}") from e
@@ -101,6 +127,13 @@ def _owned(owner: Owner) -> Any:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def ping(s: Any) -> None:
+    """One round trip: connects (and authenticates) now rather than at the first real query."""
+    from sqlalchemy import text
+
+    s.execute(text("SELECT 1"))
 
 
 def live_schedulers(s: Any, threshold_s: int) -> list[tuple[int, str | None, float]]:
@@ -196,6 +229,26 @@ def hand_back_callbacks(s: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         s.execute(update(Callback).where(Callback.id.in_(list(changed))).values(state="pending")
                   .execution_options(synchronize_session=False))
     return changed
+
+
+def missing_tis(s: Any, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """The ``ids`` with no task_instance row (deleted, alone or with their DAG run)."""
+    from sqlalchemy import select
+
+    if not ids:
+        return set()
+    ti = _ti()
+    return set(ids) - set(s.scalars(select(ti.id).where(ti.id.in_(list(ids)))).all())
+
+
+def missing_callbacks(s: Any, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """The ``ids`` with no callback row."""
+    from airflow.models.callback import Callback
+    from sqlalchemy import select
+
+    if not ids:
+        return set()
+    return set(ids) - set(s.scalars(select(Callback.id).where(Callback.id.in_(list(ids)))).all())
 
 
 def tag_executor(s: Any, owner: Owner, states: Collection[str], name: str) -> int:

@@ -70,6 +70,7 @@ class MigrateSettingsConfig:
 class CleanupConfig:
     namespace: str
     selector: str
+    state_config_map: str = ""  # the hooks' own record; Helm does not know it, so uninstall would leave it
 
 
 @dataclass(frozen=True)

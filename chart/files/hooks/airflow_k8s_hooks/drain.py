@@ -75,6 +75,7 @@ def run(cfg: DrainConfig, kube: Kube, broker_factory: Callable[[], Broker] = Bro
     if not switch.changes:
         progress.say(STEP, f"executors unchanged ({as_list(cfg.to_executors)}): nothing to drain")
         return outcome
+    _check_services(switch, broker_factory)
     store = StateStore(kube, cfg.release.namespace, cfg.release.state_config_map)
     state = store.load()
     if not state.exists:
@@ -110,12 +111,22 @@ def run(cfg: DrainConfig, kube: Kube, broker_factory: Callable[[], Broker] = Bro
                              drain_consumers=()))
     except DrainTimedOut:
         raise
-    except HookError:
+    except Exception:  # any failure, a bug too: the release goes back to how it was, then the error shows
         with contextlib.suppress(Exception):
             _restore(cfg, kube, store, store.load(), broker_factory)
         raise
     _summary(outcome)
     return outcome
+
+
+def _check_services(switch: Switch, broker_factory: Callable[[], Broker]) -> None:
+    """Connect to the DB and the broker before anything stops: unreachable (75) or refusing the credentials
+    (3) is reported with the release untouched, not after the schedulers were scaled down."""
+    with db.session() as s:
+        db.ping(s)
+    if any(e.kind == CELERY for e in switch.draining):
+        with broker_factory() as broker:
+            progress.say(STEP, f"broker {broker.url} reachable")
 
 
 def _drain_one(cfg: DrainConfig, switch: Switch, executor: Executor, store: StateStore, state: State,
@@ -341,14 +352,21 @@ def _tag_null_to_old_default(switch: Switch) -> None:
 
 def _restore(cfg: DrainConfig, kube: Kube, store: StateStore, state: State,
              broker_factory: Callable[[], Broker]) -> None:
-    """Put the release back as it was: consumers re-added, schedulers scaled back."""
-    if state.drain_consumers:
-        with broker_factory() as broker:
-            for worker, queue in state.drain_consumers:
-                broker.add_consumer(worker, queue)
-        progress.say(STEP, f"re-added {len(state.drain_consumers)} Celery consumers")
+    """Put the release back as it was: consumers re-added, schedulers scaled back. The schedulers come back
+    even when the broker is down; the consumers then stay recorded (a re-run re-adds them)."""
+    consumers = state.drain_consumers
+    try:
+        if consumers:
+            with broker_factory() as broker:
+                for worker, queue in consumers:
+                    broker.add_consumer(worker, queue)
+            progress.say(STEP, f"re-added {len(consumers)} Celery consumers")
+            consumers = ()
+    except HookError as e:
+        progress.warn(STEP, f"could not re-add {len(consumers)} Celery consumers ({e}): re-run the drain or "
+                      "restart the Celery workers, which consume their queues again when they start")
     schedulers.restore(kube, cfg.release, state)
-    store.save(state.but(drain_phase="restored", drain_consumers=(), drain_target=""))
+    store.save(state.but(drain_phase="restored", drain_consumers=consumers, drain_target=""))
 
 
 def _fmt(counts: dict[str, int]) -> str:

@@ -38,6 +38,7 @@ class Parsed:
     kind: Literal["task", "callback", "foreign"]
     id: uuid.UUID | None = None
     why: str = ""
+    label: str = ""  # dag_id.task_id, run and try, when the workload names them
 
 
 def parse_message(task_name: str | None, body: Any) -> Parsed:
@@ -48,12 +49,30 @@ def parse_message(task_name: str | None, body: Any) -> Parsed:
         args = body[0]
         workload = json.loads(args[0]) if isinstance(args[0], str | bytes) else args[0]
         if workload.get("ti"):
-            return Parsed("task", uuid.UUID(str(workload["ti"]["id"])))
+            return Parsed("task", uuid.UUID(str(workload["ti"]["id"])), label=_label(workload["ti"]))
         if workload.get("callback"):
             return Parsed("callback", uuid.UUID(str(workload["callback"]["id"])))
         return Parsed("foreign", why=f"workload type {workload.get('type')!r} has no task instance or callback")
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
         return Parsed("foreign", why=f"unreadable workload: {type(e).__name__}: {e}")
+
+
+def _label(ti: Any) -> str:
+    """``dag.task[map] run R try N`` from a workload's TI, as far as it names them."""
+    if not isinstance(ti, dict) or "dag_id" not in ti:
+        return ""
+    index = ti.get("map_index", -1)
+    mapped = f"[{index}]" if isinstance(index, int) and index >= 0 else ""
+    return f"{ti.get('dag_id')}.{ti.get('task_id')}{mapped} run {ti.get('run_id')} try {ti.get('try_number')}"
+
+
+def parse_delivered(d: Delivered) -> Parsed:
+    """``parse_message`` of a delivered message, whose body may not even decode (never raises)."""
+    try:
+        body = d.body
+    except Exception as e:  # content type kombu refuses, broken encoding: not ours to judge, kept
+        return Parsed("foreign", why=f"undecodable body: {type(e).__name__}: {e}")
+    return parse_message(d.task_name, body)
 
 
 @dataclass
@@ -63,6 +82,7 @@ class Tally:
     handed_back: dict[str, int] = field(default_factory=dict)
     stale: dict[str, int] = field(default_factory=dict)
     foreign: dict[str, list[str]] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
     leftover: int = 0
 
     def add(self, which: dict[str, int], queue: str, n: int) -> None:
@@ -82,6 +102,7 @@ class Batch:
     callback_ids: tuple[uuid.UUID, ...]
     to_ack: tuple[Delivered, ...]
     foreign: tuple[tuple[Delivered, str], ...]
+    names: dict[uuid.UUID, str] = field(default_factory=dict)  # workload id -> how a log line names it
 
 
 def plan_batch(delivered: Sequence[Delivered]) -> Batch:
@@ -95,24 +116,38 @@ def plan_batch(delivered: Sequence[Delivered]) -> Batch:
     callbacks: list[uuid.UUID] = []
     ack: list[Delivered] = []
     foreign: list[tuple[Delivered, str]] = []
+    names: dict[uuid.UUID, str] = {}
     for d in delivered:
-        p = parse_message(d.task_name, d.body)
+        p = parse_delivered(d)
         if p.kind == "foreign" or p.id is None:
             foreign.append((d, p.why))
             continue
         (tasks if p.kind == "task" else callbacks).append(p.id)
+        names[p.id] = f"{p.kind} {p.label or p.id} (id {p.id}, message {d.celery_id or '?'})"
         ack.append(d)
-    return Batch(tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(callbacks)), tuple(ack), tuple(foreign))
+    return Batch(tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(callbacks)), tuple(ack), tuple(foreign), names)
 
 
-Commit = Callable[[Sequence[uuid.UUID], Sequence[uuid.UUID]], int]
+@dataclass(frozen=True)
+class Committed:
+    """What one batch's CAS did: rows handed back, and workload ids with no row at all (deleted)."""
+
+    changed: int
+    missing: tuple[uuid.UUID, ...] = ()
+
+
+Commit = Callable[[Sequence[uuid.UUID], Sequence[uuid.UUID]], Committed]
 
 
 def commit_batch(task_ids: Sequence[uuid.UUID], callback_ids: Sequence[uuid.UUID],
-                 clear_executor: Collection[str] = ()) -> int:
+                 clear_executor: Collection[str] = ()) -> Committed:
     """CAS a batch in one transaction; returns how many rows changed. Commits before returning."""
     with db.session() as s:
-        return len(db.hand_back(s, task_ids, clear_executor)) + len(db.hand_back_callbacks(s, callback_ids))
+        tis = db.hand_back(s, task_ids, clear_executor)
+        callbacks = db.hand_back_callbacks(s, callback_ids)
+        # Only the unchanged ones can be gone; one query, and none on the usual all-changed batch.
+        missing = db.missing_tis(s, set(task_ids) - tis) | db.missing_callbacks(s, set(callback_ids) - callbacks)
+    return Committed(len(tis) + len(callbacks), tuple(sorted(missing, key=str)))
 
 
 def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
@@ -136,21 +171,37 @@ def drain_queue(broker: Broker, queue: str, tally: Tally, batch_size: int = 500,
             if not taken:
                 break
             batch = plan_batch(taken)
-            changed = commit(batch.task_ids, batch.callback_ids)
+            done = commit(batch.task_ids, batch.callback_ids)
             # Committed: these messages must now be acked, never put back (a stale message could win /run).
             taken = []
             broker.ack_all(list(batch.to_ack))
             for d, why in batch.foreign:
                 held.append(d)
                 tally.foreign.setdefault(queue, []).append(f"{d.celery_id or '?'}: {why}")
-            tally.add(tally.handed_back, queue, changed)
-            tally.add(tally.stale, queue, len(batch.to_ack) - changed)
-            progress.say(STEP, f"{queue}: {changed} handed back, {len(batch.to_ack) - changed} stale acked"
+            stale = len(batch.to_ack) - done.changed - len(done.missing)
+            tally.add(tally.handed_back, queue, done.changed)
+            tally.add(tally.stale, queue, stale)
+            tally.add(tally.missing, queue, len(done.missing))
+            progress.say(STEP, f"{queue}: {done.changed} handed back, {stale} stale acked"
+                         + (f", {len(done.missing)} without a DB row acked" if done.missing else "")
                          + (f", {len(batch.foreign)} foreign kept" if batch.foreign else ""))
+            _say_missing(queue, [batch.names.get(i, str(i)) for i in done.missing])
     finally:
         # Foreign messages, and a batch whose commit failed, go back to the queue untouched.
         for d in [*held, *taken]:
             broker.requeue(d)
+    for preview in broker.unreadable(queue):
+        tally.foreign.setdefault(queue, []).append(preview)
+
+
+def _say_missing(queue: str, names: Sequence[str], limit: int = 20) -> None:
+    """Name the acked messages whose task instance (or callback) no longer exists: deleted by hand or with
+    its DAG run. Nothing can run them (the execution API refuses an unknown TI), and a worker of the removed
+    executor must not get them later."""
+    for name in names[:limit]:
+        progress.warn(STEP, f"{queue}: skipped {name}: not in the metadata DB (deleted); message acked")
+    if len(names) > limit:
+        progress.warn(STEP, f"{queue}: ... and {len(names) - limit} more without a DB row, acked")
 
 
 def hand_back_leftovers(owner: db.Owner, tally: Tally, batch_size: int = 500) -> None:

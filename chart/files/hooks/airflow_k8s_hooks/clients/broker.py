@@ -11,46 +11,83 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_k8s_hooks.errors import Retryable
+from airflow_k8s_hooks.errors import Refused, Retryable
 
 # Move up to ARGV[1] messages from the queue lists (KEYS[3..]) into kombu's unacked hash (KEYS[1]) and index
-# (KEYS[2]), as kombu's QoS.append stores them: {tag: [payload, exchange, routing_key]}. A message without
-# kombu properties goes back where it was and ends the batch (the caller reads it the slow way).
+# (KEYS[2]), as kombu's QoS.append stores them: {tag: [payload, exchange, routing_key]}. Oldest first (the
+# right end, where kombu's BRPOP reads). An item that is not a kombu message (raw bytes someone pushed) stays
+# where it is and is stepped over: it would block the queue otherwise; `unreadable` reports it.
 _TAKE_LUA = """
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local out = {}
 for i = 3, #KEYS do
+  local skip = 0
   while #out < n do
-    local item = redis.call('RPOP', KEYS[i])
+    local item = redis.call('LINDEX', KEYS[i], -1 - skip)
     if not item then break end
     local ok, m = pcall(cjson.decode, item)
-    local p = ok and type(m) == 'table' and m['properties']
-    if not (p and p['delivery_tag'] and p['delivery_info']) then
-      redis.call('RPUSH', KEYS[i], item)
-      return out
+    local p = ok and type(m) == 'table' and type(m['headers']) == 'table' and m['properties']
+    local di = type(p) == 'table' and p['delivery_info']
+    if type(di) == 'table' and type(p['delivery_tag']) == 'string' then
+      -- Everything nearer the right end is a stepped-over non-kombu item: this removes exactly this one.
+      redis.call('LREM', KEYS[i], -1, item)
+      redis.call('HSET', KEYS[1], p['delivery_tag'],
+        '[' .. item .. ',' .. cjson.encode(di['exchange'] or '') .. ',' .. cjson.encode(di['routing_key'] or '') .. ']')
+      redis.call('ZADD', KEYS[2], now, p['delivery_tag'])
+      table.insert(out, item)
+    else
+      skip = skip + 1
     end
-    local di = p['delivery_info']
-    redis.call('HSET', KEYS[1], p['delivery_tag'],
-      '[' .. item .. ',' .. cjson.encode(di['exchange'] or '') .. ',' .. cjson.encode(di['routing_key'] or '') .. ']')
-    redis.call('ZADD', KEYS[2], now, p['delivery_tag'])
-    table.insert(out, item)
   end
 end
 return out
 """
 
 
+BROKER_SETTING = ("[celery] broker_url (AIRFLOW__CELERY__BROKER_URL; the chart takes it from the Secret "
+                  "celery.brokerSecret, or its own broker Secret with redis.enabled)")
+# What brokers answer to a wrong user or password (Redis ACL / requirepass, AMQP), however kombu wraps it.
+_AUTH_ERRORS = ("AuthenticationError", "AuthenticationWrongNumberOfArgsError", "AccessRefused")
+_AUTH_TEXT = ("WRONGPASS", "NOAUTH", "invalid password", "invalid username-password", "ACCESS_REFUSED",
+              "without any password configured")
+
+
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def refused_credentials(e: BaseException) -> bool:
+    """Whether the broker answered but rejected the credentials: retrying the same URL cannot help.
+
+    Example:
+        >>> refused_credentials(ConnectionError("WRONGPASS invalid username-password pair"))
+        True
+        >>> refused_credentials(ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."))
+        False
+    """
+    return any(type(x).__name__ in _AUTH_ERRORS or any(t.lower() in str(x).lower() for t in _AUTH_TEXT)
+               for x in _chain(e))
+
+
 @contextlib.contextmanager
 def reachable(what: str = "Celery broker") -> Iterator[None]:
-    """Turn broker connection errors into :class:`Retryable`."""
+    """Turn broker connection errors into :class:`Retryable`, rejected credentials into :class:`Refused`."""
     from kombu.exceptions import OperationalError
 
     try:
         yield
     except (OperationalError, ConnectionError, TimeoutError, OSError) as e:
-        raise Retryable(f"{what} unreachable: {e}") from e
+        if refused_credentials(e):
+            raise Refused(f"{what} rejected the credentials ({e}): fix the user/password in {BROKER_SETTING}; "
+                          "retrying with the same Secret cannot help") from e
+        raise Retryable(f"{what} unreachable ({e}): check that the broker is up and reachable from this "
+                        f"namespace, and that {BROKER_SETTING} points at it") from e
 
 
 @dataclass(frozen=True)
@@ -61,12 +98,17 @@ class Delivered:
     message: Any  # kombu.Message
 
     @property
+    def headers(self) -> dict[str, Any]:
+        h = self.message.headers
+        return h if isinstance(h, dict) else {}
+
+    @property
     def task_name(self) -> str | None:
-        return (self.message.headers or {}).get("task")
+        return self.headers.get("task")
 
     @property
     def celery_id(self) -> str | None:
-        return (self.message.headers or {}).get("id")
+        return self.headers.get("id")
 
     @property
     def body(self) -> Any:
@@ -94,8 +136,18 @@ class Broker:
             from airflow.providers.celery.executors.celery_executor_utils import app
         return cls(app, reply_timeout)
 
+    @property
+    def url(self) -> str:
+        """The broker URL, password masked (for messages)."""
+        from kombu.utils.url import maybe_sanitize_url
+
+        try:
+            return str(maybe_sanitize_url(self.app.connection_for_write().as_uri(include_password=True)))
+        except Exception:  # a URL kombu cannot parse (or a failover list): the connect below says why
+            return "(its [celery] broker_url)"
+
     def __enter__(self) -> Broker:
-        with reachable():
+        with reachable(f"Celery broker {self.url}"):
             self._conn = self.app.connection_for_write()
             self._conn.ensure_connection(max_retries=3)
         return self
@@ -212,8 +264,24 @@ class Broker:
         out = []
         for item in raw:
             payload = json.loads(item)
-            out.append(Delivered(queue, ch.Message(payload, channel=ch)))
+            try:
+                message = ch.Message(payload, channel=ch)
+            except Exception as e:  # e.g. a body its body_encoding cannot decode: kept as a foreign message
+                message = _Undecodable(payload, f"{type(e).__name__}: {e}")
+            out.append(Delivered(queue, message))
         return out
+
+    def unreadable(self, queue: str, limit: int = 20) -> list[str]:
+        """Items of ``queue`` that are not kombu messages (``take`` steps over them), as short previews."""
+        client = self._redis()
+        if client is None:
+            return []  # AMQP brokers only hold messages they could route
+        ch = self.channel
+        out: list[str] = []
+        with reachable():
+            for key in (ch._q_for_pri(queue, p) for p in ch.priority_steps):
+                out += [_preview(i) for i in client.lrange(key, 0, -1) if not _is_kombu(i)]
+        return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
 
     def unacked(self) -> int:
         """Messages delivered to some consumer and not acked yet (Redis keeps them in a hash)."""
@@ -243,3 +311,30 @@ class Broker:
 
     def _redis(self) -> Any:
         return getattr(self.channel, "client", None) if hasattr(self.channel, "unacked_key") else None
+
+
+def _is_kombu(item: bytes) -> bool:
+    """The Python twin of the take script's test (the same shape kombu's Redis transport stores)."""
+    try:
+        m = json.loads(item)
+    except ValueError:
+        return False
+    p = m.get("properties") if isinstance(m, dict) and isinstance(m.get("headers"), dict) else None
+    return isinstance(p, dict) and isinstance(p.get("delivery_info"), dict) and isinstance(p.get("delivery_tag"), str)
+
+
+def _preview(item: bytes, size: int = 80) -> str:
+    text = repr(item[:size])
+    return f"unreadable item {text}{'...' if len(item) > size else ''} ({len(item)} bytes, not a Celery message)"
+
+
+class _Undecodable:
+    """A kombu envelope whose body kombu cannot decode: enough of a message to name, keep and put back."""
+
+    def __init__(self, payload: dict[str, Any], why: str) -> None:
+        self.headers = payload.get("headers")
+        self.delivery_tag = payload["properties"]["delivery_tag"]
+        self.why = why
+
+    def decode(self) -> Any:
+        raise ValueError(f"undecodable body: {self.why}")

@@ -33,6 +33,7 @@ class Kube(Protocol):
     def set_replicas(self, namespace: str, deployment: str, replicas: int) -> None: ...
     def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None: ...
     def write_config_map(self, namespace: str, name: str, data: Mapping[str, str]) -> None: ...
+    def delete_config_map(self, namespace: str, name: str) -> bool: ...
     def list_pods(self, namespace: str, selector: str) -> list[Pod]: ...
     def delete_pod(self, namespace: str, name: str) -> None: ...
     def list_pvcs(self, namespace: str, selector: str) -> list[str]: ...
@@ -119,6 +120,19 @@ class KubeApi:
             return
         with _api(f"patch configmaps {namespace}/{name}"):
             self.core.patch_namespaced_config_map(name, namespace, body)
+
+    def delete_config_map(self, namespace: str, name: str) -> bool:
+        """Delete a ConfigMap; False when it did not exist."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            with _api(f"delete configmaps {namespace}/{name}"):
+                self.core.delete_namespaced_config_map(name, namespace)
+        except Refused as e:
+            if isinstance(e.__cause__, ApiException) and e.__cause__.status == 404:
+                return False
+            raise
+        return True
 
     def list_pods(self, namespace: str, selector: str) -> list[Pod]:
         with _api(f"list pods {namespace} -l {selector}"):
