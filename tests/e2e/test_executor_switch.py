@@ -7,9 +7,10 @@ One release for the module (tests/e2e/switch_harness.py); the tests run in file 
 2. Kubernetes -> Celery: task pods running and Pending (a node type no node has); the Pending ones are handed
    back and run on Celery workers.
 3. `executorSwitch.onTimeout=fail`: a drain that times out fails the upgrade; the release stays on Celery.
-4. Celery -> Kubernetes once more with Helm 3 (three-way merge instead of server-side apply).
+4. Celery -> Kubernetes once more with Helm 3 (three-way merge instead of server-side apply), the scheduler pod
+   force-deleted (grace period 0) when the drain starts and again once the drain has scaled it to 0.
 
-Faults, keep-old-executor and uninstall: tests/e2e/test_executor_switch_faults.py.
+Hook pods deleted at each step boundary, keep-old-executor and uninstall: tests/e2e/test_executor_switch_faults.py.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from switch_harness import (
     UNPLACEABLE_DAG,
     HookLogs,
     Release,
+    SchedulerPodKiller,
     SchedulerReplicas,
     TaskPodWatcher,
     apps_v1,
@@ -148,19 +150,23 @@ def test_drain_timeout_fails_the_upgrade_and_keeps_celery(release: Release, core
     print(f"release status after the failed upgrade: {status['info']['status']}")
 
 
-def test_celery_to_kubernetes_with_helm3(release: Release, core_v1: client.CoreV1Api,
-                                         apps_v1: client.AppsV1Api) -> None:
+def test_celery_to_kubernetes_with_helm3_and_the_scheduler_pod_deleted(release: Release, core_v1: client.CoreV1Api,
+                                                                       apps_v1: client.AppsV1Api) -> None:
     db = release.db
-    runs = trigger_runs(release.api, DAG, [30, 40, 30, 35])
+    runs = trigger_runs(release.api, DAG, [60, 70, 60, 65])
     snapshot = wait_celery_in_flight(db, runs)
     print_snapshot("at the switch", snapshot)
-    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks, SchedulerReplicas(apps_v1) as replicas:
+    killer = SchedulerPodKiller(core_v1)
+    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1, [killer]) as hooks, \
+            SchedulerReplicas(apps_v1) as replicas:
         started = utcnow()
         took = upgrade(switch_values("KubernetesExecutor"), helm_binary=HELM3)
         assert live_executors() == "KubernetesExecutor"
         wait_scheduler_back()
         wait_celery_gone()
         wait_all_succeeded(db, runs, timeout=600)
+    print(f"[fault] scheduler pods force-deleted: {killer.deleted}")
+    assert {when for when, _ in killer.deleted} == {"drain started", "scheduler scaled to 0"}
     starts = assert_each_ran_once(db, runs)
     in_pods = [s for s in starts.values() if s.executed_by == "pod"]
     assert in_pods

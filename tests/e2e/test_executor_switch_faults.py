@@ -7,13 +7,12 @@ the same time); the tests run in file order and build on each other:
    the drain when the scheduler is at 0 (eviction), when the consumers are cancelled (plain DELETE), while it
    waits for running tasks (eviction) and when the hand-over starts (eviction), migrate-settings as it starts
    (eviction). Each Job starts another pod, which resumes; the accounting is that of a switch without faults.
-2. Celery -> Kubernetes with the scheduler pod force-deleted (a crash) when the drain starts and again when the
-   drain has scaled it to 0.
-3. `executorSwitch.onTimeout=keep-old-executor`: tasks longer than the drain deadline finish on Celery while new
+2. `executorSwitch.onTimeout=keep-old-executor`: tasks longer than the drain deadline finish on Celery while new
    tasks run as pods; a later upgrade removes Celery.
-4. Uninstall leaves no task pod, hook Job, claim or hook state behind.
+3. Uninstall leaves no task pod, hook Job, claim or hook state behind.
 
-Each switch starts from Celery: the release goes back to Celery (nothing in flight) before tests 2 and 3.
+The keep-old-executor test starts by going back to Celery (nothing in flight). The scheduler pod deleted mid-drain
+is the Helm 3 scenario of tests/e2e/test_executor_switch.py.
 """
 
 from __future__ import annotations
@@ -38,8 +37,6 @@ from switch_harness import (
     MetadataDb,
     Release,
     Run,
-    SchedulerPodKiller,
-    SchedulerReplicas,
     Start,
     TaskPodWatcher,
     apps_v1,
@@ -53,7 +50,6 @@ from switch_harness import (
     switch_values,
     trigger_runs,
     upgrade,
-    utcnow,
     wait_all_succeeded,
     wait_celery_gone,
     wait_celery_in_flight,
@@ -127,28 +123,6 @@ def test_hook_pods_deleted_at_each_boundary(release: Release, core_v1: client.Co
     drain_kills = sum(1 for k in killer.kills if k.boundary.step == "drain")
     assert len(hooks.pods.get("drain", [])) >= drain_kills
     assert any("verified: queues" in ln.text for ln in hooks.of("drain")), "the drain did not verify the broker"
-    assert_queued_ran_as_pods(db, runs, queued_at_switch, pods)
-
-
-def test_scheduler_pod_deleted_mid_drain(release: Release, core_v1: client.CoreV1Api,
-                                         apps_v1: client.AppsV1Api) -> None:
-    switch_to_celery_idle()
-    db = release.db
-    runs = trigger_runs(release.api, DAG, long_then_short(3, 4))
-    snapshot = wait_celery_in_flight(db, runs)
-    print_snapshot("at the switch", snapshot)
-    queued_at_switch = {(t.dag_id, t.run_id, t.task_id) for t in snapshot if t.state == "queued"}
-    killer = SchedulerPodKiller(core_v1)
-    with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1, [killer]), SchedulerReplicas(apps_v1) as replicas:
-        started = utcnow()
-        upgrade(switch_values("KubernetesExecutor"))
-        assert live_executors() == "KubernetesExecutor"
-        wait_scheduler_back()
-        wait_celery_gone()
-        wait_all_succeeded(db, runs, timeout=900)
-    print(f"[fault] scheduler pods force-deleted: {killer.deleted}; replicas: "
-          + ", ".join(f"{n} at +{(at - started).total_seconds():.0f} s" for at, n in replicas.changes))
-    assert {when for when, _ in killer.deleted} == {"drain started", "scheduler scaled to 0"}
     assert_queued_ran_as_pods(db, runs, queued_at_switch, pods)
 
 
