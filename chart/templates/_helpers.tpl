@@ -448,6 +448,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "namespace" .Release.Namespace
       "delete_worker_pods" (ternary "True" "False" .Values.workers.deletePods)
       "worker_pods_creation_batch_size" (toString .Values.workers.podCreationBatchSize)
+      "async_pod_creation" (ternary "True" "False" .Values.workers.asyncPodCreation)
       "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
 {{- end -}}
 {{- if has "CeleryExecutor" $executors -}}

@@ -49,7 +49,7 @@ def _seed(n: int, state_of: str) -> None:
         for i in range(0, n, 5000):
             s.execute(insert(TaskInstance.__table__), rows[i:i + 5000])
     if state_of == "queued":
-        _publish([(r["id"], r["queue"], r["external_executor_id"]) for r in rows])
+        _publish([(uuid.UUID(str(r["id"])), str(r["queue"]), str(r["external_executor_id"])) for r in rows])
 
 
 def _publish(items: list[tuple[uuid.UUID, str, str]]) -> None:
@@ -105,10 +105,10 @@ def child_plan() -> None:
     from airflow_k8s_hooks.executors import parse_list
 
     cfg = PlanConfig(Release("ns", "state", "sched"), parse_list("KubernetesExecutor"), QUEUES)
-    plan.run(cfg, _StateOnly())  # type: ignore[arg-type]  # warm: imports, connections
+    plan.run(cfg, _StateOnly())  # warm: imports, connections
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        plan.run(cfg, _StateOnly())  # type: ignore[arg-type]
+        plan.run(cfg, _StateOnly())
     print(json.dumps({"tis": PLAN_TIS, "seconds": time.perf_counter() - t0}))
 
 
@@ -125,7 +125,7 @@ def bench_drain_overhead(session: object, tmp: Path) -> dict[str, float]:
     """Real workers: drain with tasks running; overhead = drain end - end of the last task it waited for."""
     import stack
 
-    sc = stack.new_scenario(session, tmp)  # type: ignore[arg-type]
+    sc = stack.new_scenario(session, tmp)
     try:
         sc.trigger()
         stack.wait_running_and_queued(sc)

@@ -64,6 +64,7 @@ EVERYTHING: dict[str, Any] = {
         "podAnnotations": {"example.org/team": "data"},
         "workerTypeLabel": "example.org/node-type",
         "podCreationBatchSize": 32,
+        "asyncPodCreation": False,
         "deletePods": False,
         "celery": {"terminationGracePeriodSeconds": 7200},
         "queues": {**QUEUES, "scaled": {"celery": {"autoscaling": {"enabled": True, "minReplicas": 1,

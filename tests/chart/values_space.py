@@ -56,6 +56,7 @@ WORKERS = st.fixed_dictionaries({}, optional={
     "tmpDir": st.fixed_dictionaries({}, optional={"enabled": st.booleans(),
                                                   "sizeLimit": st.sampled_from(["", "1Gi", "big"])}),
     "podCreationBatchSize": st.integers(min_value=-1, max_value=64),
+    "asyncPodCreation": st.booleans(),
     "deletePods": st.booleans(),
     "multiNamespaceMode": st.booleans(),
     "configMapMounts": st.dictionaries(st.sampled_from(["cfg", "other"]), st.sampled_from(["/etc/cfg", "relative"]),
