@@ -112,7 +112,9 @@ def hook_account(release: dict[str, float]) -> Iterator[None]:
     manifest = yaml.safe_dump_all([d for d in yaml.safe_load_all(rendered) if d and d["kind"] in HOOK_RBAC])
     subprocess.run([KUBECTL, "-n", NAMESPACE, "apply", "-f", "-"], input=manifest, text=True, check=True)
     yield
-    subprocess.run([KUBECTL, "-n", NAMESPACE, "delete", "-f", "-"], input=manifest, text=True, check=False)
+    # The uninstall test's pre-delete hook may already have replaced and removed them (same names).
+    subprocess.run([KUBECTL, "-n", NAMESPACE, "delete", "--ignore-not-found", "-f", "-"], input=manifest, text=True,
+                   check=False)
 
 
 SCHEDULER = f"{fullname(RELEASE)}-scheduler"
