@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "ci" / "services"), str(ROOT / "tests" / "hooks"), str(ROOT / "hooks")]
@@ -41,6 +42,7 @@ def _seed(n: int, state_of: str) -> None:
     with create_session() as s:
         s.execute(insert(DagRun).values(dag_id="bench", run_id=run_id, run_type="manual", state="running",
                                         clear_number=0, run_after=datetime.now(timezone.utc)))
+        rows: list[dict[str, Any]]
         rows = [{"id": uuid.uuid4(), "dag_id": "bench", "task_id": f"t{i}", "run_id": run_id, "map_index": -1,
                  "try_number": 1, "max_tries": 0, "pool": "default_pool", "pool_slots": 1,
                  "state": states[i % len(states)], "queue": QUEUES[i % 3], "priority_weight": 1,
@@ -49,7 +51,7 @@ def _seed(n: int, state_of: str) -> None:
         for i in range(0, n, 5000):
             s.execute(insert(TaskInstance.__table__), rows[i:i + 5000])
     if state_of == "queued":
-        _publish([(uuid.UUID(str(r["id"])), str(r["queue"]), str(r["external_executor_id"])) for r in rows])
+        _publish([(r["id"], r["queue"], r["external_executor_id"]) for r in rows])
 
 
 def _publish(items: list[tuple[uuid.UUID, str, str]]) -> None:

@@ -231,24 +231,17 @@ def hand_back_callbacks(s: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     return changed
 
 
-def missing_tis(s: Any, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-    """The ``ids`` with no task_instance row (deleted, alone or with their DAG run)."""
-    from sqlalchemy import select
-
-    if not ids:
-        return set()
-    ti = _ti()
-    return set(ids) - set(s.scalars(select(ti.id).where(ti.id.in_(list(ids)))).all())
-
-
-def missing_callbacks(s: Any, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-    """The ``ids`` with no callback row."""
+def missing(s: Any, task_ids: Collection[uuid.UUID], callback_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids with no task_instance / callback row (deleted, a TI alone or with its DAG run); no query for an
+    empty list."""
     from airflow.models.callback import Callback
     from sqlalchemy import select
 
-    if not ids:
-        return set()
-    return set(ids) - set(s.scalars(select(Callback.id).where(Callback.id.in_(list(ids)))).all())
+    gone: set[uuid.UUID] = set()
+    for column, ids in ((_ti().id, task_ids), (Callback.id, callback_ids)):
+        if ids:
+            gone |= set(ids) - set(s.scalars(select(column).where(column.in_(list(ids)))).all())
+    return gone
 
 
 def tag_executor(s: Any, owner: Owner, states: Collection[str], name: str) -> int:

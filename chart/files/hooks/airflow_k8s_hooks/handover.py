@@ -145,8 +145,8 @@ def commit_batch(task_ids: Sequence[uuid.UUID], callback_ids: Sequence[uuid.UUID
     with db.session() as s:
         tis = db.hand_back(s, task_ids, clear_executor)
         callbacks = db.hand_back_callbacks(s, callback_ids)
-        # Only the unchanged ones can be gone; one query, and none on the usual all-changed batch.
-        missing = db.missing_tis(s, set(task_ids) - tis) | db.missing_callbacks(s, set(callback_ids) - callbacks)
+        # Only the unchanged ones can be gone: no query on the usual all-changed batch.
+        missing = db.missing(s, set(task_ids) - tis, set(callback_ids) - callbacks)
     return Committed(len(tis) + len(callbacks), tuple(sorted(missing, key=str)))
 
 
