@@ -18,6 +18,8 @@ docs: ## regenerate the README's values table from chart/values.yaml
 lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	$(PY) -m ruff check hooks tests ci chart/files
 	$(PY) -m mypy hooks tests/chart tests/e2e ci/cluster ci/values_doc.py ci/sync_chart_files.py
+	$(PY) -m mypy ci/images ci/services
+	$(PY) -m mypy ci/release.py ci/demo.py ci/airflow_api.py
 	helm lint chart --strict
 	helm3 lint chart --strict
 	$(PY) ci/sync_chart_files.py --check
@@ -46,7 +48,7 @@ images: ## build the chart's images into .state/images (and import them when the
 	bash ci/install-cluster-deps.sh
 	$(PY) ci/images/build.py --import
 
-cluster: ## the local single-node Kubernetes (idempotent); prints `export KUBECONFIG=...`
+cluster: ## the local two-node Kubernetes, two node types (idempotent); prints `export KUBECONFIG=...`
 	bash ci/install-cluster-deps.sh
 	$(PY) ci/images/build.py --only pause
 	$(PY) ci/cluster/cluster.py up

@@ -29,8 +29,10 @@ def tool(name: str) -> str:
 HELM = os.environ.get("HELM") or tool("helm")
 KUBECTL = tool("kubectl")
 DAGS = ROOT / "tests" / "dags"
-# The node label the local cluster's kubelet carries (ci/cluster); queues pick node types through it.
+# The node types of the local cluster's two nodes (ci/cluster/layout.py); queues pick node types through
+# the label node.kubernetes.io/instance-type.
 LOCAL_NODE_TYPE = "local.standard"
+LOCAL_LARGE_NODE_TYPE = "local.large"
 SEED_DAG = "example_kubernetes_executor_pod_override_sources"
 
 

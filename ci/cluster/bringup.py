@@ -3,11 +3,13 @@ awaited (with a deadline) before the next that needs it, and finally the smoke p
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import bootstrap
+import cgroups
 import components
 import configs
 import health
@@ -86,16 +88,25 @@ def prepare_host(state: StateDirs) -> None:
 
 
 def start_runtime(state: StateDirs) -> None:
-    with Step("containerd and images"):
-        _start(state, components.containerd(state))
-        _await(state, "containerd", "containerd socket", lambda: health.containerd_ready(state), 30)
-        for line in images.import_archives(state, layout.IMAGE_ARCHIVES):
+    with Step("containerd of each node, and images"):
+        for node in state.nodes:
+            containerd = components.containerd(node)
+            _start(state, containerd)
+            _await(state, containerd.name, "containerd socket", functools.partial(health.containerd_ready, node), 30)
+        import_images(state)
+        for node in state.nodes:
+            if layout.SANDBOX_IMAGE not in images.present_images(node):
+                raise SystemExit(
+                    f"the sandbox image {layout.SANDBOX_IMAGE} is not imported: build it with "
+                    "`python ci/images/build.py --only pause` (writes .state/images/pause.tar) and run `up` again"
+                )
+
+
+def import_images(state: StateDirs) -> None:
+    """Every node gets every image: there is no registry a node could pull a missing one from."""
+    for node in state.nodes:
+        for line in images.import_archives(node, layout.IMAGE_ARCHIVES):
             print(f"  {line}", flush=True)
-        if layout.SANDBOX_IMAGE not in images.present_images(state):
-            raise SystemExit(
-                f"the sandbox image {layout.SANDBOX_IMAGE} is not imported: build it with "
-                "`python ci/images/build.py --only pause` (writes .state/images/pause.tar) and run `up` again"
-            )
 
 
 def start_control_plane(state: StateDirs, kube: Path, admin: KubeApi) -> None:
@@ -118,12 +129,16 @@ def start_control_plane(state: StateDirs, kube: Path, admin: KubeApi) -> None:
 
 
 def start_node(state: StateDirs, kube: Path, admin: KubeApi) -> None:
-    with Step("kubelet, kube-proxy, DNS, NetworkPolicy enforcer"):
-        _start(state, components.kubelet(state, kube))
+    with Step("kubelets, kube-proxy, DNS, NetworkPolicy enforcer"):
+        for node_dirs in state.nodes:
+            cgroups.create_node_cgroups(node_dirs.node)
+            _start(state, components.kubelet(state, node_dirs, kube))
         _start(state, components.proxy(state, kube))
         _start(state, components.dns(state))
         _await(state, "dns", "DNS answers on the node address", health.dns_answers, 60)
-        _await(state, "kubelet", f"node {layout.NODE_NAME} Ready", lambda: health.node_ready(admin), 120)
+        for node in layout.NODES:
+            ready = functools.partial(health.node_ready, admin, node.name)
+            _await(state, node.process("kubelet"), f"node {node.name} Ready", ready, 120)
         _await(state, "proxy", "kube-proxy /healthz", lambda: health.local_healthz(10256, https=False), 60)
         _await(state, "proxy", "DNS through the kube-dns ClusterIP", health.dns_through_service, 60)
         # After kube-proxy: the enforcer's hooks go first in FORWARD/INPUT, ahead of kube-proxy's ACCEPTs.
@@ -134,7 +149,7 @@ def start_node(state: StateDirs, kube: Path, admin: KubeApi) -> None:
 
 def run_smoke(state: StateDirs, admin: KubeApi) -> None:
     with Step("smoke pods"):
-        dns_image = smoke.pick_dns_check_image(list(images.present_images(state)))
+        dns_image = smoke.pick_dns_check_image(list(images.present_images(state.nodes[0])))
         for line in smoke.run_smoke_pods(admin, dns_image):
             print(f"  {line}", flush=True)
 

@@ -1,5 +1,6 @@
-"""The local single-node Kubernetes 1.35 cluster: upstream control plane and kubelet (one `kube` binary
-built from ci/kube), containerd, a CNI bridge, kube-proxy, a host DNS server and a NetworkPolicy enforcer.
+"""The local two-node Kubernetes 1.35 cluster: upstream control plane and two kubelets (one `kube`
+binary built from ci/kube), a containerd per node, a CNI bridge, kube-proxy, a host DNS server and a
+NetworkPolicy enforcer.
 
     python ci/cluster/cluster.py up       # idempotent; prints `export KUBECONFIG=...`
     python ci/cluster/cluster.py down     # stops what `up` started (recorded PIDs), removes network state
@@ -11,10 +12,12 @@ State lives in .state/cluster/ (git-ignored); the built binary in $XDG_CACHE_HOM
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,7 +69,7 @@ def healthy(state: StateDirs) -> bool:
         return False
     admin = KubeApi.for_identity(state.pki, pki.ADMIN.file_stem)
     try:
-        return health.apiserver_ready(admin) and health.node_ready(admin) and health.dns_answers()
+        return health.apiserver_ready(admin) and health.all_nodes_ready(admin) and health.dns_answers()
     except Exception:
         return False
 
@@ -105,8 +108,7 @@ def command_up(state: StateDirs) -> int:
     cluster_started = time.monotonic()
     if healthy(state):
         print("cluster is already up; importing any new images", flush=True)
-        for line in bringup.images.import_archives(state, layout.IMAGE_ARCHIVES):
-            print(f"  {line}", flush=True)
+        bringup.import_images(state)
     else:
         # Before any clean-up: a cluster of another checkout shares the bridge and iptables chain names,
         # so it must be stopped there, not torn down from here.
@@ -154,11 +156,11 @@ def command_status(state: StateDirs) -> int:
     for record in records:
         print(f"  {record.name:<20} pid {record.pid:<8} {'running' if procs.is_alive(record) else 'DEAD'}")
     admin = KubeApi.for_identity(state.pki, pki.ADMIN.file_stem)
-    checks = {
-        "apiserver ready": lambda: health.apiserver_ready(admin),
-        f"node {layout.NODE_NAME} Ready": lambda: health.node_ready(admin),
-        "DNS answers": health.dns_answers,
-    }
+    checks: dict[str, Callable[[], object]] = {"apiserver ready": lambda: health.apiserver_ready(admin)}
+    for node in layout.NODES:
+        ready = functools.partial(health.node_ready, admin, node.name)
+        checks[f"node {node.name} ({node.instance_type}) Ready"] = ready
+    checks["DNS answers"] = health.dns_answers
     ok = all_running(state)
     for name, check in checks.items():
         try:

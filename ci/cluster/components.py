@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import layout
-from layout import StateDirs
+from layout import NodeDirs, StateDirs
 
 HERE = Path(__file__).resolve().parent
 PROCESS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -19,8 +19,8 @@ class Component:
     argv: list[str]
 
 
-def containerd(state: StateDirs) -> Component:
-    return Component("containerd", ["containerd", "--config", str(state.config / "containerd.toml")])
+def containerd(node: NodeDirs) -> Component:
+    return Component(node.node.process("containerd"), ["containerd", "--config", str(node.containerd_config)])
 
 
 def etcd(state: StateDirs, kube: Path) -> Component:
@@ -112,18 +112,18 @@ def scheduler(state: StateDirs, kube: Path) -> Component:
     )
 
 
-def kubelet(state: StateDirs, kube: Path) -> Component:
-    labels = ",".join(f"{key}={value}" for key, value in layout.NODE_LABELS.items())
+def kubelet(state: StateDirs, node: NodeDirs, kube: Path) -> Component:
+    labels = ",".join(f"{key}={value}" for key, value in node.node.labels.items())
     return Component(
-        "kubelet",
+        node.node.process("kubelet"),
         [
             str(kube),
             "kubelet",
-            f"--config={state.config / 'kubelet.yaml'}",
-            f"--kubeconfig={state.kubeconfig('kubelet')}",
-            f"--root-dir={state.kubelet}",
+            f"--config={node.kubelet_config}",
+            f"--kubeconfig={state.kubeconfig(node.node.process('kubelet'))}",
+            f"--root-dir={node.kubelet}",
             f"--node-ip={layout.NODE_IP}",
-            f"--hostname-override={layout.NODE_NAME}",
+            f"--hostname-override={node.node.name}",
             # node.kubernetes.io/instance-type is one of the labels NodeRestriction lets a node set on itself.
             f"--node-labels={labels}",
         ],
@@ -145,5 +145,17 @@ def netpol(state: StateDirs) -> Component:
     return Component("netpol", [sys.executable, str(HERE / "netpol.py"), f"--pki={state.pki}"])
 
 
+KUBELETS = tuple(node.process("kubelet") for node in layout.NODES)
+CONTAINERDS = tuple(node.process("containerd") for node in layout.NODES)
 # Stop order: the reverse of start order, containerd last (teardown empties it first).
-STOP_ORDER = ("netpol", "dns", "proxy", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "containerd")
+STOP_ORDER = (
+    "netpol",
+    "dns",
+    "proxy",
+    *KUBELETS,
+    "scheduler",
+    "controller-manager",
+    "apiserver",
+    "etcd",
+    *CONTAINERDS,
+)

@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 
 import layout
-from layout import StateDirs
+from layout import NodeDirs, StateDirs
 
 
-def containerd_config(state: StateDirs) -> str:
+def containerd_config(node: NodeDirs) -> str:
     # restrict_oom_score_adj: without CAP_SYS_RESOURCE every sandbox failed with
     # "can't get final child's PID from pipe: EOF". SystemdCgroup=false: there is no systemd.
     # The stream server (exec/logs/port-forward) stays on loopback.
     return f"""version = 2
-root = "{state.containerd_root}"
-state = "{state.containerd_state}"
+root = "{node.containerd_root}"
+state = "{node.containerd_state}"
 disabled_plugins = [
   "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
@@ -26,7 +26,7 @@ disabled_plugins = [
 ]
 
 [grpc]
-  address = "{state.containerd_socket}"
+  address = "{node.containerd_socket}"
 
 [ttrpc]
   address = ""
@@ -38,7 +38,7 @@ disabled_plugins = [
   address = ""
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{state.root / "containerd" / "opt"}"
+  path = "{node.root / "containerd" / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{layout.SANDBOX_IMAGE}"
@@ -55,15 +55,16 @@ disabled_plugins = [
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{layout.CNI_BIN_DIR}"
-    conf_dir = "{state.cni_conf}"
+    conf_dir = "{node.cni_conf}"
     max_conf_num = 1
 """
 
 
-def cni_config(state: StateDirs) -> dict[str, object]:
+def cni_config(node: NodeDirs) -> dict[str, object]:
     # hairpinMode: a pod reaching a Service whose backend is itself comes back in through its own
     # bridge port. ipMasq off: pods have nowhere to go but the bridge, so nothing needs masquerading
-    # out (hostnet.py drops forwarded traffic that would leave the bridge).
+    # out (hostnet.py drops forwarded traffic that would leave the bridge). Every node plugs its pods
+    # into the same bridge, each from its own range of the one subnet.
     return {
         "cniVersion": "0.4.0",
         "name": layout.CNI_NETWORK,
@@ -76,8 +77,17 @@ def cni_config(state: StateDirs) -> dict[str, object]:
                 "hairpinMode": True,
                 "ipam": {
                     "type": "host-local",
-                    "dataDir": str(state.cni_ipam),
-                    "ranges": [[{"subnet": layout.POD_CIDR, "gateway": layout.NODE_IP}]],
+                    "dataDir": str(node.cni_ipam),
+                    "ranges": [
+                        [
+                            {
+                                "subnet": layout.POD_CIDR,
+                                "gateway": layout.NODE_IP,
+                                "rangeStart": node.node.first_pod_ip,
+                                "rangeEnd": node.node.last_pod_ip,
+                            }
+                        ]
+                    ],
                     "routes": [{"dst": "0.0.0.0/0"}],
                 },
             },
@@ -85,7 +95,7 @@ def cni_config(state: StateDirs) -> dict[str, object]:
     }
 
 
-def kubelet_config(state: StateDirs) -> dict[str, object]:
+def kubelet_config(state: StateDirs, node: NodeDirs) -> dict[str, object]:
     pki = state.pki
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -93,12 +103,14 @@ def kubelet_config(state: StateDirs) -> dict[str, object]:
         # This host has cgroup v1 (hybrid) and no systemd: both settings were needed in the probe.
         "failCgroupV1": False,
         "cgroupDriver": "cgroupfs",
-        "containerRuntimeEndpoint": f"unix://{state.containerd_socket}",
+        "cgroupRoot": node.node.cgroup_root,
+        "containerRuntimeEndpoint": f"unix://{node.containerd_socket}",
+        "podLogsDir": str(node.pod_logs),
         "address": layout.NODE_IP,
-        "port": 10250,
+        "port": node.node.kubelet_port,
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
-        "healthzPort": 10248,
+        "healthzPort": node.node.kubelet_healthz_port,
         "tlsCertFile": str(pki / "kubelet-serving.crt"),
         "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
         "authentication": {
@@ -164,12 +176,14 @@ def pod_resolv_conf() -> str:
 def write_all(state: StateDirs) -> None:
     """(Re)write every config file; cheap, and keeps configs in step with this code."""
     state.config.mkdir(parents=True, exist_ok=True)
-    state.cni_conf.mkdir(parents=True, exist_ok=True)
-    state.cni_ipam.mkdir(parents=True, exist_ok=True)
-    _write(state.config / "containerd.toml", containerd_config(state))
-    _write(state.cni_conf / f"10-{layout.CNI_NETWORK}.conflist", json.dumps(cni_config(state), indent=2))
-    # JSON is YAML: the kubelet and kube-proxy read these as their YAML config files.
-    _write(state.config / "kubelet.yaml", json.dumps(kubelet_config(state), indent=2))
+    for node in state.nodes:
+        node.cni_conf.mkdir(parents=True, exist_ok=True)
+        node.cni_ipam.mkdir(parents=True, exist_ok=True)
+        node.pod_logs.mkdir(parents=True, exist_ok=True)
+        _write(node.containerd_config, containerd_config(node))
+        _write(node.cni_conf / f"10-{layout.CNI_NETWORK}.conflist", json.dumps(cni_config(node), indent=2))
+        # JSON is YAML: the kubelet and kube-proxy read these as their YAML config files.
+        _write(node.kubelet_config, json.dumps(kubelet_config(state, node), indent=2))
     _write(state.config / "proxy.yaml", json.dumps(proxy_config(state), indent=2))
     _write(state.config / "pod-resolv.conf", pod_resolv_conf())
 

@@ -9,13 +9,13 @@ import urllib.request
 import dnswire
 import layout
 from kubeapi import KubeApi
-from layout import StateDirs
+from layout import NodeDirs
 from shell import succeeds
 
 
-def containerd_ready(state: StateDirs) -> bool:
-    return state.containerd_socket.exists() and succeeds(
-        ["ctr", "--address", str(state.containerd_socket), "version"], timeout=5
+def containerd_ready(node: NodeDirs) -> bool:
+    return node.containerd_socket.exists() and succeeds(
+        ["ctr", "--address", str(node.containerd_socket), "version"], timeout=5
     )
 
 
@@ -40,10 +40,14 @@ def local_healthz(port: int, path: str = "/healthz", https: bool = True) -> bool
         return bool(response.status == 200)
 
 
-def node_ready(api: KubeApi) -> bool:
-    node = api.get(f"/api/v1/nodes/{layout.NODE_NAME}")
+def node_ready(api: KubeApi, name: str) -> bool:
+    node = api.get(f"/api/v1/nodes/{name}")
     conditions = node.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def all_nodes_ready(api: KubeApi) -> bool:
+    return all(node_ready(api, node.name) for node in layout.NODES)
 
 
 def default_service_account(api: KubeApi) -> bool:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from layout import StateDirs
+from layout import NodeDirs
 from shell import run
 
 NAMESPACE = "k8s.io"
@@ -41,13 +41,13 @@ def archive_images(archive: Path) -> list[ArchiveImage]:
     return images
 
 
-def _ctr(state: StateDirs, *args: str, timeout: float = 60) -> str:
-    return run(["ctr", "--address", str(state.containerd_socket), "-n", NAMESPACE, *args], timeout=timeout).stdout
+def _ctr(node: NodeDirs, *args: str, timeout: float = 60) -> str:
+    return run(["ctr", "--address", str(node.containerd_socket), "-n", NAMESPACE, *args], timeout=timeout).stdout
 
 
-def present_images(state: StateDirs) -> dict[str, str]:
-    """name → manifest (or index) digest of the images containerd has."""
-    lines = _ctr(state, "images", "ls").splitlines()[1:]
+def present_images(node: NodeDirs) -> dict[str, str]:
+    """name → manifest (or index) digest of the images a node's containerd has."""
+    lines = _ctr(node, "images", "ls").splitlines()[1:]
     present = {}
     for line in lines:
         fields = line.split()
@@ -56,19 +56,19 @@ def present_images(state: StateDirs) -> dict[str, str]:
     return present
 
 
-def import_archives(state: StateDirs, archive_dir: Path) -> list[str]:
-    """Import every archive not already present; returns a line per archive for the log."""
+def import_archives(node: NodeDirs, archive_dir: Path) -> list[str]:
+    """Import into one node every archive it does not have yet; returns a line per archive for the log."""
     report = []
     archives = sorted(archive_dir.glob("*.tar")) if archive_dir.exists() else []
-    present = present_images(state) if archives else {}
+    present = present_images(node) if archives else {}
     for archive in archives:
         wanted = archive_images(archive)
         if wanted and all(present.get(image.name) == image.digest for image in wanted):
-            report.append(f"{archive.name}: already imported")
+            report.append(f"{node.node.name}: {archive.name}: already imported")
             continue
         started = time.monotonic()
         # Large archives (the Airflow image is ~1 GB) take a while to unpack on 2 cores.
-        _ctr(state, "images", "import", "--snapshotter", "overlayfs", str(archive), timeout=900)
+        _ctr(node, "images", "import", "--snapshotter", "overlayfs", str(archive), timeout=900)
         names = ", ".join(image.name for image in wanted)
-        report.append(f"{archive.name}: imported {names} in {time.monotonic() - started:.1f}s")
+        report.append(f"{node.node.name}: {archive.name}: imported {names} in {time.monotonic() - started:.1f}s")
     return report

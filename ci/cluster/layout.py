@@ -9,8 +9,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 KUBERNETES_VERSION = "v1.35.8"
-NODE_NAME = "airflow-k8s-node"
-NODE_LABELS = {"node.kubernetes.io/instance-type": "local.standard"}
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 # Every address is on loopback or on the bridge this tool creates: nothing listens on, or routes
 # through, the machine's own interfaces.
@@ -32,6 +31,44 @@ ETCD_PEER_URL = "http://127.0.0.1:2380"
 
 
 @dataclass(frozen=True)
+class Node:
+    """One kubelet with its own containerd: a node of the local cluster.
+
+    Every node is the same host and the same bridge address (NODE_IP); what tells them apart is the
+    kubelet's ports, its slice of the pod network (host-local ranges that never overlap, so one bridge,
+    the isolation chains and the NetworkPolicy enforcer serve all pods), its cgroup and its state dir.
+    """
+
+    name: str
+    instance_type: str
+    kubelet_port: int
+    kubelet_healthz_port: int
+    first_pod_ip: str
+    last_pod_ip: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {INSTANCE_TYPE_LABEL: self.instance_type}
+
+    @property
+    def cgroup_root(self) -> str:
+        # Each kubelet keeps its `kubepods` under a cgroup of its own: two kubelets sharing one would
+        # each remove the other's pod cgroups as orphans.
+        return f"/{self.name}"
+
+    def process(self, component: str) -> str:
+        """The name its containerd or kubelet is recorded and logged under."""
+        return f"{component}-{self.name}"
+
+
+NODES = (
+    Node("airflow-k8s-node", "local.standard", 10250, 10248, "10.244.0.2", "10.244.0.127"),
+    Node("airflow-k8s-node-2", "local.large", 10260, 10262, "10.244.0.128", "10.244.0.254"),
+)
+NODE_NAME = NODES[0].name
+
+
+@dataclass(frozen=True)
 class Port:
     """A port one of our processes listens on; preflight checks each is free."""
 
@@ -47,8 +84,8 @@ PORTS = (
     Port(APISERVER_PORT, NODE_IP, "apiserver"),
     Port(10257, "127.0.0.1", "controller-manager"),
     Port(10259, "127.0.0.1", "scheduler"),
-    Port(10250, NODE_IP, "kubelet"),
-    Port(10248, "127.0.0.1", "kubelet"),
+    *(Port(node.kubelet_port, NODE_IP, node.process("kubelet")) for node in NODES),
+    *(Port(node.kubelet_healthz_port, "127.0.0.1", node.process("kubelet")) for node in NODES),
     Port(10249, "127.0.0.1", "proxy"),
     Port(10256, "127.0.0.1", "proxy"),
     Port(53, NODE_IP, "dns", "udp"),
@@ -87,9 +124,46 @@ class StateDirs:
     def etcd(self) -> Path:
         return self.root / "etcd"
 
+    def node(self, node: Node) -> NodeDirs:
+        return NodeDirs(self.root / "nodes" / node.name, node)
+
+    @property
+    def nodes(self) -> tuple[NodeDirs, ...]:
+        return tuple(self.node(node) for node in NODES)
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.root / "admin.kubeconfig"
+
+    @property
+    def host_settings(self) -> Path:
+        # sysctl values found before `up` changed them, restored by `down`.
+        return self.root / "host-settings.json"
+
+    def kubeconfig(self, user: str) -> Path:
+        return self.config / f"{user}.kubeconfig"
+
+
+STATE = StateDirs(REPO_ROOT / ".state" / "cluster")
+IMAGE_ARCHIVES = REPO_ROOT / ".state" / "images"
+KUBE_MODULE = REPO_ROOT / "ci" / "kube"
+
+
+@dataclass(frozen=True)
+class NodeDirs:
+    """One node's part of the state directory (.state/cluster/nodes/<node>): its containerd, kubelet and CNI."""
+
+    root: Path
+    node: Node
+
     @property
     def kubelet(self) -> Path:
         return self.root / "kubelet"
+
+    @property
+    def pod_logs(self) -> Path:
+        # Not the kubelet default /var/log/pods: a kubelet removes log dirs of pods it does not know.
+        return self.root / "pod-logs"
 
     @property
     def containerd_root(self) -> Path:
@@ -105,30 +179,17 @@ class StateDirs:
         return self.root / "containerd" / "containerd.sock"
 
     @property
+    def containerd_config(self) -> Path:
+        return self.root / "containerd.toml"
+
+    @property
+    def kubelet_config(self) -> Path:
+        return self.root / "kubelet.yaml"
+
+    @property
     def cni_conf(self) -> Path:
         return self.root / "cni" / "net.d"
 
     @property
     def cni_ipam(self) -> Path:
         return self.root / "cni" / "ipam"
-
-    @property
-    def admin_kubeconfig(self) -> Path:
-        return self.root / "admin.kubeconfig"
-
-    @property
-    def host_settings(self) -> Path:
-        # sysctl values found before `up` changed them, restored by `down`.
-        return self.root / "host-settings.json"
-
-    @property
-    def imported_images(self) -> Path:
-        return self.root / "containerd" / "imported-images.json"
-
-    def kubeconfig(self, user: str) -> Path:
-        return self.config / f"{user}.kubeconfig"
-
-
-STATE = StateDirs(REPO_ROOT / ".state" / "cluster")
-IMAGE_ARCHIVES = REPO_ROOT / ".state" / "images"
-KUBE_MODULE = REPO_ROOT / "ci" / "kube"

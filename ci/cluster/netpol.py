@@ -1,8 +1,8 @@
-"""NetworkPolicy enforcement for the one node: polls Pods, Namespaces and networking.k8s.io/v1
+"""NetworkPolicy enforcement for the local cluster: polls Pods, Namespaces and networking.k8s.io/v1
 NetworkPolicies and renders them into iptables chains AIRFLOW-K8S-NETPOL-*.
 
 Why our own: the upstream controllers are Go modules the only reachable module proxy refuses, and none is
-packaged in Debian. The node is one bridge, so a policy is a list of `-s/-d <pod IP>` matches.
+packaged in Debian. Every pod of every node is on one bridge, so a policy is a list of `-s/-d <pod IP>` matches.
 
 Supported: policyTypes Ingress/Egress (defaulted as the API does when absent), podSelector with matchLabels
 and matchExpressions (In, NotIn, Exists, DoesNotExist), peers podSelector / namespaceSelector / both /
@@ -302,8 +302,9 @@ def restore_input(lines: list[str], existing: Iterable[str]) -> str:
 
 
 def _restore(text: str) -> None:
-    result = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text, capture_output=True, text=True,
-                            check=False, timeout=60)
+    result = subprocess.run(
+        ["iptables-restore", "-w", "--noflush"], input=text, capture_output=True, text=True, check=False, timeout=60
+    )
     if result.returncode != 0:
         raise CommandFailed(f"iptables-restore exited {result.returncode}: {result.stderr.strip()}")
 

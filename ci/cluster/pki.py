@@ -34,12 +34,15 @@ APISERVER_KUBELET_CLIENT = ClientIdentity(
 )
 CONTROLLER_MANAGER = ClientIdentity("controller-manager", "system:kube-controller-manager")
 SCHEDULER = ClientIdentity("scheduler", "system:kube-scheduler")
-KUBELET = ClientIdentity("kubelet", f"system:node:{layout.NODE_NAME}", ("system:nodes",))
+# One identity per node: the Node authorizer lets a kubelet touch only its own node and pods.
+KUBELETS = tuple(
+    ClientIdentity(node.process("kubelet"), f"system:node:{node.name}", ("system:nodes",)) for node in layout.NODES
+)
 PROXY = ClientIdentity("proxy", "system:kube-proxy")
 # The host DNS server; bootstrap.py binds it to a read-only role for Services and EndpointSlices.
 DNS = ClientIdentity("dns", "airflow-k8s:dns")
 
-CLIENTS = (ADMIN, APISERVER_KUBELET_CLIENT, CONTROLLER_MANAGER, SCHEDULER, KUBELET, PROXY, DNS)
+CLIENTS = (ADMIN, APISERVER_KUBELET_CLIENT, CONTROLLER_MANAGER, SCHEDULER, *KUBELETS, PROXY, DNS)
 
 APISERVER_NAMES = (
     "kubernetes",
@@ -189,7 +192,8 @@ def ensure_pki(directory: Path) -> bool:
         _name(layout.NODE_NAME),
         ExtendedKeyUsageOID.SERVER_AUTH,
         ca,
-        dns_names=(layout.NODE_NAME,),
+        # Every kubelet serves on the one node address (each on its own port): one certificate for all.
+        dns_names=tuple(node.name for node in layout.NODES),
         ips=(layout.NODE_IP,),
     )
     for client in CLIENTS:

@@ -25,7 +25,6 @@ REQUIRED_COMMANDS = {
 REQUIRED_CNI_PLUGINS = ("bridge", "host-local", "loopback")
 # sockaddr_un.sun_path is 108 bytes; the kubelet and containerd put sockets under the state dir.
 MAX_SOCKET_PATH = 107
-LONGEST_SOCKET_SUFFIX = "kubelet/pod-resources/kubelet.sock"
 
 
 class PreflightError(RuntimeError):
@@ -50,7 +49,7 @@ def require_host_tools() -> None:
 
 
 def require_short_socket_paths(state: StateDirs) -> None:
-    longest = state.root / LONGEST_SOCKET_SUFFIX
+    longest = max((node.kubelet / "pod-resources" / "kubelet.sock" for node in state.nodes), key=lambda p: len(str(p)))
     if len(str(longest)) > MAX_SOCKET_PATH:
         raise PreflightError(
             f"the repository path is too deep for unix sockets ({len(str(longest))} > {MAX_SOCKET_PATH} "

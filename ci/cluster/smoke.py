@@ -22,7 +22,7 @@ RESTRICTED_CONTAINER_SECURITY = {
 }
 
 
-def _pod(name: str, image: str, command: list[str] | None, restart: str) -> dict[str, object]:
+def _pod(name: str, image: str, command: list[str] | None, restart: str, node: str) -> dict[str, object]:
     container: dict[str, object] = {
         "name": "main",
         "image": image,
@@ -36,7 +36,13 @@ def _pod(name: str, image: str, command: list[str] | None, restart: str) -> dict
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name},
-        "spec": {"restartPolicy": restart, "terminationGracePeriodSeconds": 0, "containers": [container]},
+        "spec": {
+            "restartPolicy": restart,
+            "terminationGracePeriodSeconds": 0,
+            "containers": [container],
+            # Through the scheduler, pinned by the label every node carries: each node must run pods.
+            "nodeSelector": {"kubernetes.io/hostname": node},
+        },
     }
 
 
@@ -63,14 +69,18 @@ def run_smoke_pods(api: KubeApi, dns_image: str | None) -> list[str]:
     )
     pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
     started = time.monotonic()
-    api.create(pods, _pod("pause", layout.SANDBOX_IMAGE, None, "Always"))
-    wait_for("test pod Running", lambda: _phase_is(api, "pause", "Running"), timeout=120)
-    shown.append(f"test pod Running after {time.monotonic() - started:.1f}s")
+    for index, node in enumerate(layout.NODES):
+        api.create(pods, _pod(f"pause-{index}", layout.SANDBOX_IMAGE, None, "Always", node.name))
+    for index, node in enumerate(layout.NODES):
+        running = functools.partial(_phase_is, api, f"pause-{index}", "Running")
+        wait_for(f"test pod on {node.name} Running", running, timeout=120)
+    shown.append(f"a test pod on each of {len(layout.NODES)} nodes Running after {time.monotonic() - started:.1f}s")
     if dns_image:
         names = ["kubernetes.default", f"kube-dns.kube-system.svc.{layout.CLUSTER_DOMAIN}"]
+        first, last = layout.NODES[0].name, layout.NODES[-1].name
         started = time.monotonic()
-        api.create(pods, _pod("dns-check", dns_image, ["getent", "hosts", *names[:1]], "Never"))
-        api.create(pods, _pod("dns-check-fqdn", dns_image, ["getent", "hosts", names[1]], "Never"))
+        api.create(pods, _pod("dns-check", dns_image, ["getent", "hosts", *names[:1]], "Never", first))
+        api.create(pods, _pod("dns-check-fqdn", dns_image, ["getent", "hosts", names[1]], "Never", last))
         for pod in ("dns-check", "dns-check-fqdn"):
             wait_for(f"pod {pod} (getent hosts) Succeeded", functools.partial(_phase_is, api, pod, "Succeeded"), 120)
         shown.append(f"DNS from a pod ({', '.join(names)}) answered after {time.monotonic() - started:.1f}s")

@@ -4,18 +4,18 @@ host settings we changed. Every step tolerates a half-built or already-clean sta
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from pathlib import Path
 
+import cgroups
 import components
 import health
 import hostnet
 import layout
 import netpol
 import procs
-from layout import StateDirs
+from layout import NodeDirs, StateDirs
 from shell import run, succeeds
 
 CNI_CACHE = Path("/var/lib/cni/results")
@@ -32,46 +32,47 @@ def stop_components(state: StateDirs, names: tuple[str, ...]) -> None:
         procs.stop(state.pids, record)
 
 
-def _ctr(state: StateDirs, *args: str) -> list[str]:
-    result = run(["ctr", "--address", str(state.containerd_socket), "-n", "k8s.io", *args], check=False)
+def _ctr(node: NodeDirs, *args: str) -> list[str]:
+    result = run(["ctr", "--address", str(node.containerd_socket), "-n", "k8s.io", *args], check=False)
     return result.stdout.split() if result.returncode == 0 else []
 
 
-def empty_containerd(state: StateDirs) -> list[str]:
-    """Kill and delete every container (pod sandboxes included), keeping the images; returns their IDs."""
+def empty_containerd(state: StateDirs, node: NodeDirs) -> list[str]:
+    """Kill and delete every container (pod sandboxes included) of a node, keeping the images; returns their IDs."""
+    name = node.node.process("containerd")
     started_here = False
-    record = procs.load(state.pids, "containerd")
-    config = state.config / "containerd.toml"
-    if (record is None or not procs.is_alive(record)) and config.exists() and state.containerd_root.exists():
+    record = procs.load(state.pids, name)
+    stopped = record is None or not procs.is_alive(record)
+    if stopped and node.containerd_config.exists() and node.containerd_root.exists():
         # After a crash: start containerd just long enough to delete what it still knows about.
-        procs.start(state.pids, "containerd", components.containerd(state).argv, state.logs / "containerd.log")
+        procs.start(state.pids, name, components.containerd(node).argv, state.logs / f"{name}.log")
         started_here = True
-    record = procs.load(state.pids, "containerd")
+    record = procs.load(state.pids, name)
     running = record is not None and procs.is_alive(record)
     deadline = time.monotonic() + 30
-    while running and not health.containerd_ready(state) and time.monotonic() < deadline:
+    while running and not health.containerd_ready(node) and time.monotonic() < deadline:
         time.sleep(0.3)
     containers: list[str] = []
-    if health.containerd_ready(state):
-        tasks = _ctr(state, "tasks", "ls", "-q")
+    if health.containerd_ready(node):
+        tasks = _ctr(node, "tasks", "ls", "-q")
         for task in tasks:
-            _ctr(state, "tasks", "kill", "-s", "SIGKILL", task)
+            _ctr(node, "tasks", "kill", "-s", "SIGKILL", task)
         for task in tasks:
-            _ctr(state, "tasks", "delete", "-f", task)
-        containers = _ctr(state, "containers", "ls", "-q")
+            _ctr(node, "tasks", "delete", "-f", task)
+        containers = _ctr(node, "containers", "ls", "-q")
         for container in containers:
-            _ctr(state, "containers", "delete", container)
+            _ctr(node, "containers", "delete", container)
         if tasks or containers:
-            print(f"  removed {len(containers)} containers ({len(tasks)} running)", flush=True)
+            print(f"  {node.node.name}: removed {len(containers)} containers ({len(tasks)} running)", flush=True)
     elif started_here:
-        print("  containerd did not start for clean-up; removing its state by hand", flush=True)
-    stop_components(state, ("containerd",))
+        print(f"  {name} did not start for clean-up; removing its state by hand", flush=True)
+    stop_components(state, (name,))
     return containers
 
 
-def stop_leftover_shims(state: StateDirs) -> None:
+def stop_leftover_shims(node: NodeDirs) -> None:
     """containerd records each shim's PID in its own state dir; shims outlive a crashed containerd."""
-    task_dir = state.containerd_state / "io.containerd.runtime.v2.task"
+    task_dir = node.containerd_state / "io.containerd.runtime.v2.task"
     if not task_dir.exists():
         return
     for pid_file in task_dir.glob("*/*/shim.pid"):
@@ -79,38 +80,6 @@ def stop_leftover_shims(state: StateDirs) -> None:
             procs.stop_pid(int(pid_file.read_text().strip()))
         except ValueError:
             continue
-
-
-def _cgroup_roots() -> list[Path]:
-    roots = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        fs_type = fields[fields.index("-") + 1]
-        if fs_type in ("cgroup", "cgroup2"):
-            roots.append(Path(fields[4]))
-    return roots
-
-
-def kill_pod_cgroups() -> None:
-    """Kill processes left in the kubelet's `kubepods` cgroups (only our kubelet creates them here), then
-    remove the cgroups so the next kubelet starts clean."""
-    for root in _cgroup_roots():
-        kubepods = root / "kubepods"
-        if not kubepods.is_dir():
-            continue
-        groups = sorted((p for p in kubepods.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
-        groups.append(kubepods)
-        for group in groups:
-            procs_file = group / "cgroup.procs"
-            try:
-                pids = [int(pid) for pid in procs_file.read_text().split()]
-            except OSError:
-                continue
-            for pid in pids:
-                procs.stop_pid(pid, grace=1)
-        for group in groups:
-            with contextlib.suppress(OSError):
-                group.rmdir()
 
 
 def unmount_under(root: Path) -> None:
@@ -139,7 +108,8 @@ def remove_pod_network_namespaces() -> None:
 
 def remove_cni_state(state: StateDirs, sandbox_ids: list[str]) -> None:
     """IPAM leases, and libcni's result cache for our network and for our sandboxes' loopback."""
-    shutil.rmtree(state.cni_ipam, ignore_errors=True)
+    for node in state.nodes:
+        shutil.rmtree(node.cni_ipam, ignore_errors=True)
     if not CNI_CACHE.exists():
         return
     cached = list(CNI_CACHE.glob(f"{layout.CNI_NETWORK}-*"))
@@ -159,30 +129,29 @@ def remove_iptables(kube: Path | None) -> None:
 
 
 def remove_state(state: StateDirs) -> None:
-    """Everything but the image store (containerd root) and the logs."""
-    for path in (
-        state.etcd,
-        state.kubelet,
-        state.pki,
-        state.config,
-        state.pids,
-        state.containerd_state,
-        state.root / "cni",
-    ):
+    """Everything but the image stores (each node's containerd root) and the logs."""
+    node_paths = [
+        path for node in state.nodes for path in (node.kubelet, node.pod_logs, node.containerd_state, node.root / "cni")
+    ]
+    for path in (state.etcd, state.pki, state.config, state.pids, *node_paths):
         shutil.rmtree(path, ignore_errors=True)
-    ttrpc_socket = state.containerd_socket.with_name(state.containerd_socket.name + ".ttrpc")
-    for path in (state.admin_kubeconfig, state.containerd_socket, ttrpc_socket):
-        path.unlink(missing_ok=True)
+    for node in state.nodes:
+        socket = node.containerd_socket
+        for path in (socket, socket.with_name(socket.name + ".ttrpc"), node.containerd_config, node.kubelet_config):
+            path.unlink(missing_ok=True)
+    state.admin_kubeconfig.unlink(missing_ok=True)
 
 
 def down(state: StateDirs, kube: Path | None) -> None:
-    stop_components(state, tuple(n for n in components.STOP_ORDER if n != "containerd"))
-    containers = empty_containerd(state)
-    stop_leftover_shims(state)
-    kill_pod_cgroups()
-    unmount_under(state.kubelet)
-    unmount_under(state.containerd_state)
-    unmount_under(state.containerd_root)
+    stop_components(state, tuple(n for n in components.STOP_ORDER if n not in components.CONTAINERDS))
+    containers: list[str] = []
+    for node in state.nodes:
+        containers += empty_containerd(state, node)
+        stop_leftover_shims(node)
+        cgroups.kill_node_cgroups(node.node)
+        unmount_under(node.kubelet)
+        unmount_under(node.containerd_state)
+        unmount_under(node.containerd_root)
     remove_pod_network_namespaces()
     remove_cni_state(state, containers)
     remove_iptables(kube)

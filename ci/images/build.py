@@ -35,7 +35,8 @@ from recipes import FILES, HERE, RECIPES, Recipe
 
 REPO = HERE.parents[1]
 STATE = REPO / ".state" / "images"
-DEFAULT_ADDRESS = REPO / ".state" / "cluster" / "containerd" / "containerd.sock"
+# One containerd per node of the local cluster (ci/cluster): each node needs every image.
+NODE_SOCKETS = ".state/cluster/nodes/*/containerd/containerd.sock"
 # Bump when a change to the writer or rootfs handling changes archive contents: forces rebuilds.
 BUILDER_VERSION = "1"
 # Mount points and kernel filesystems: the runtime provides their contents.
@@ -315,8 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--address",
         type=Path,
-        default=DEFAULT_ADDRESS,
-        help="containerd socket (default: .state/cluster/containerd/containerd.sock)",
+        action="append",
+        help=f"containerd socket to import into (repeatable; default: every {NODE_SOCKETS})",
     )
     parser.add_argument("--ctr", default="ctr", help="ctr binary (default: ctr on PATH)")
     parser.add_argument("--snapshotter", default="overlayfs", help="containerd snapshotter the CRI uses")
@@ -341,8 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         build_all(recipes, args)
         if args.do_import:
-            address = args.address if args.address.is_absolute() else REPO / args.address
-            import_all(recipes, address, args.ctr, args.snapshotter)
+            addresses = args.address or sorted(REPO.glob(NODE_SOCKETS))
+            if not addresses:
+                print(f"import skipped: no containerd socket at {NODE_SOCKETS} (the local cluster is down)")
+            for address in addresses:
+                address = address if address.is_absolute() else REPO / address
+                import_all(recipes, address, args.ctr, args.snapshotter)
     except (BuildError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -37,6 +37,7 @@ from airflow_api import AirflowApi  # noqa: E402
 from release import (  # noqa: E402
     HELM,
     KUBECTL,
+    LOCAL_LARGE_NODE_TYPE,
     LOCAL_NODE_TYPE,
     demo_values,
     fullname,
@@ -58,11 +59,13 @@ UNPLACEABLE_DAG = "executor_switch_unplaceable"  # its task pods ask for a node 
 TABLE = "executor_switch_runs"
 QUEUES = ("default", "etl", "reports")
 # Celery slots per queue: this many tasks run at the switch, the rest of the RUNS x 3 tasks wait on the broker.
-# On 2 CPUs: 8 running + 25 queued. All queues use the local cluster's one node type: a second node type
-# needs a second kubelet (ci/cluster runs one node); the queue -> node type mapping is still checked per pod.
+# On 2 CPUs: 8 running + 25 queued.
 _CONCURRENCY = int(os.environ.get("E2E_SWITCH_CONCURRENCY", "0"))
 CELERY_CONCURRENCY = {q: _CONCURRENCY or n for q, n in {"default": 3, "etl": 3, "reports": 2}.items()}
 RUNS = int(os.environ.get("E2E_SWITCH_RUNS", "11"))
+# 3 queues on the local cluster's 2 node types: Celery workers and task pods of a queue run on its nodes.
+QUEUE_NODE_TYPES = {"default": LOCAL_NODE_TYPE, "etl": LOCAL_LARGE_NODE_TYPE, "reports": LOCAL_LARGE_NODE_TYPE}
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 HELM3 = tool("helm3")
 HELM_TIMEOUT = "20m"
 DRAIN_TIMEOUT = 600
@@ -89,7 +92,7 @@ def switch_values(executor: str, **executor_switch: Any) -> dict[str, Any]:
     # Only this test's DAGs: the other test DAGs pin queues this release has no Celery worker for.
     values["dags"]["configMap"]["files"] = {DAG_FILE.name: DAG_FILE.read_text()}
     workers = values["workers"]
-    workers["queues"] = {q: {"workerType": LOCAL_NODE_TYPE, "resources": TASK_POD_RESOURCES,
+    workers["queues"] = {q: {"workerType": QUEUE_NODE_TYPES[q], "resources": TASK_POD_RESOURCES,
                              "celery": {"concurrency": CELERY_CONCURRENCY[q], "resources": WORKER_RESOURCES}}
                          for q in QUEUES}
     workers["celery"] = {"terminationGracePeriodSeconds": 300}
@@ -301,6 +304,7 @@ class SeenPod:
     name: str
     labels: dict[str, str]
     node_selector: dict[str, str]
+    node_name: str = ""
     phases: set[str] = field(default_factory=set)
     running_at: datetime | None = None
 
@@ -375,6 +379,7 @@ class TaskPodWatcher(Poller):
             seen = self.pods.setdefault(pod.metadata.name, SeenPod(
                 pod.metadata.name, dict(pod.metadata.labels or {}), dict(pod.spec.node_selector or {})))
             seen.phases.add(pod.status.phase)
+            seen.node_name = seen.node_name or pod.spec.node_name or ""
             for status in pod.status.container_statuses or []:
                 if status.name == "base" and status.state.running and seen.running_at is None:
                     seen.running_at = status.state.running.started_at
@@ -530,14 +535,43 @@ def print_snapshot(label: str, tis: list[Ti]) -> None:
     print(f"{label}: " + ", ".join(f"{q}/{s}={n}" for (q, s), n in sorted(by_queue.items())), flush=True)
 
 
+def node_types() -> dict[str, str]:
+    """Node name -> its node type (the instance-type label), as the cluster reports them."""
+    nodes = kubectl_json("get", "nodes")["items"]
+    return {n["metadata"]["name"]: n["metadata"]["labels"].get(INSTANCE_TYPE_LABEL, "") for n in nodes}
+
+
 def assert_ran_in_their_queue_pods(starts: list[Start], seen: dict[str, SeenPod]) -> None:
-    """Each task's hostname is a task pod of its queue, placed on its queue's node type."""
+    """Each task's hostname is a task pod of its queue, asking for and placed on its queue's node type."""
+    types = node_types()
     for s in starts:
+        queue = s.task_id.removeprefix("on_")
         pod = seen.get(s.hostname)
         assert pod is not None, f"{s.task_id} ran on {s.hostname}, not a task pod seen by the watcher"
-        placement = (pod.labels.get("airflow-k8s/queue-slug"), pod.node_selector)
-        assert placement == (s.task_id.removeprefix("on_"), {"node.kubernetes.io/instance-type": LOCAL_NODE_TYPE}), \
-            f"{s.task_id} of {s.run_id} ran in pod {pod.name} with (queue label, nodeSelector) {placement}"
+        placement = (pod.labels.get("airflow-k8s/queue-slug"), pod.node_selector, types.get(pod.node_name))
+        wanted = (queue, {INSTANCE_TYPE_LABEL: QUEUE_NODE_TYPES[queue]}, QUEUE_NODE_TYPES[queue])
+        assert placement == wanted, f"{s.task_id} of {s.run_id} ran in pod {pod.name} on node {pod.node_name!r} " \
+            f"with (queue label, nodeSelector, node type) {placement}, wanted {wanted}"
+
+
+def celery_worker_nodes() -> dict[str, str]:
+    """Celery worker pod name -> the node it runs on (read while the workers exist)."""
+    pods = kubectl_json("-n", NAMESPACE, "get", "pods", "-l",
+                        f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=celery-worker")["items"]
+    return {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in pods}
+
+
+def assert_ran_on_their_queue_workers(starts: list[Start], workers: dict[str, str]) -> None:
+    """Each task that ran on Celery ran in a worker of its queue, on a node of its queue's node type."""
+    types = node_types()
+    for s in starts:
+        queue = s.task_id.removeprefix("on_")
+        assert s.hostname.startswith(f"{FULL}-worker-{queue}-"), f"{s.task_id} of {s.run_id} ran on {s.hostname}"
+        assert s.hostname in workers, f"{s.task_id} ran on worker {s.hostname}, not one seen: {sorted(workers)}"
+        node = workers[s.hostname]
+        assert types.get(node) == QUEUE_NODE_TYPES[queue], \
+            f"{s.task_id} of {s.run_id} ran on worker {s.hostname} on node {node!r} ({types.get(node)})"
+    print(f"Celery tasks per node type: {dict(Counter(types[workers[s.hostname]] for s in starts))}")
 
 
 def wait_kubernetes_in_flight(db: MetadataDb, runs: list[Run], pending: list[Run],

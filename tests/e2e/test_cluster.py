@@ -88,10 +88,12 @@ def ready_nodes(core_v1: client.CoreV1Api) -> list[client.V1Node]:
 
 
 def test_node_is_ready(core_v1: client.CoreV1Api, local_cluster: bool, wait_until: Wait) -> None:
-    nodes = wait_until("a Ready node", lambda: ready_nodes(core_v1), timeout=60)
+    wait_until("a Ready node", lambda: ready_nodes(core_v1), timeout=60)
     if local_cluster:
-        # The local cluster's node carries the node type the chart's default queue maps to.
-        assert nodes[0].metadata.labels.get(INSTANCE_TYPE_LABEL) == "local.standard"
+        # Two nodes of two node types: queues are mapped to them by the instance-type label.
+        wait_until("both local nodes Ready", lambda: len(ready_nodes(core_v1)) == 2, timeout=60)
+        types = {n.metadata.name: n.metadata.labels.get(INSTANCE_TYPE_LABEL) for n in ready_nodes(core_v1)}
+        assert types == {"airflow-k8s-node": "local.standard", "airflow-k8s-node-2": "local.large"}
 
 
 SERVER = """

@@ -22,7 +22,6 @@ from kubernetes import client
 from switch_harness import (
     CELERY_HANDOVER,
     DAG,
-    FULL,
     HELM3,
     KUBERNETES_HANDOVER,
     NAMESPACE,
@@ -39,6 +38,8 @@ from switch_harness import (
     apps_v1,
     assert_each_ran_once,
     assert_ran_in_their_queue_pods,
+    assert_ran_on_their_queue_workers,
+    celery_worker_nodes,
     component_pods,
     helm,
     kubectl_json,
@@ -71,6 +72,7 @@ def test_celery_to_kubernetes_with_work_in_flight(release: Release, core_v1: cli
     runs = trigger_runs(release.api, DAG, [sleep_seconds(i) for i in range(RUNS)])
     snapshot = wait_celery_in_flight(db, runs)
     print_snapshot("at the switch", snapshot)
+    workers = celery_worker_nodes()
     queued_at_switch = {(t.dag_id, t.run_id, t.task_id) for t in snapshot if t.state == "queued"}
     with TaskPodWatcher(core_v1) as pods, HookLogs(core_v1) as hooks, SchedulerReplicas(apps_v1) as replicas:
         started = utcnow()
@@ -86,7 +88,7 @@ def test_celery_to_kubernetes_with_work_in_flight(release: Release, core_v1: cli
           f"{len(queued_at_switch)} (picked up by Celery before its consumers were cancelled: "
           f"{len([s for s in on_celery if (s.dag_id, s.run_id, s.task_id) in queued_at_switch])})")
     assert in_pods, "no queued task ran as a task pod"
-    assert all(s.hostname.startswith(f"{FULL}-worker-") for s in on_celery)
+    assert_ran_on_their_queue_workers(on_celery, workers)
     assert {(s.dag_id, s.run_id, s.task_id) for s in in_pods} <= queued_at_switch
     assert_ran_in_their_queue_pods(in_pods, pods.pods)
     assert any("verified: queues" in ln.text for ln in hooks.of("drain")), "the drain did not verify the broker"
@@ -110,12 +112,11 @@ def test_kubernetes_to_celery_with_pods_running_and_pending(release: Release, co
         assert live_executors() == "CeleryExecutor"
         wait_scheduler_back()
         wait_all_succeeded(db, runs + pending, timeout=600)
+        workers = celery_worker_nodes()
     starts = assert_each_ran_once(db, runs + pending)
     for s in starts.values():
-        if s.dag_id == UNPLACEABLE_DAG:
-            assert s.executed_by == "celery" and s.hostname.startswith(f"{FULL}-worker-{s.task_id[3:]}-"), s
-        else:
-            assert s.executed_by == "pod", s
+        assert s.executed_by == ("celery" if s.dag_id == UNPLACEABLE_DAG else "pod"), s
+    assert_ran_on_their_queue_workers([s for s in starts.values() if s.executed_by == "celery"], workers)
     assert_ran_in_their_queue_pods([s for s in starts.values() if s.dag_id == DAG], pods.pods)
     left = kubectl_json("-n", NAMESPACE, "get", "pods", "-l", TASK_POD_SELECTOR)["items"]
     assert [p["metadata"]["name"] for p in left if p["status"]["phase"] not in ("Succeeded", "Failed")] == []
