@@ -18,7 +18,7 @@ docs: ## regenerate the README's values table from chart/values.yaml
 lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	$(PY) -m ruff check hooks tests ci chart/files
 	$(PY) -m mypy hooks tests/chart tests/e2e ci/cluster ci/values_doc.py ci/sync_chart_files.py
-	$(PY) -m mypy ci/images ci/services
+	$(PY) -m mypy ci/images ci/services tests/bench
 	$(PY) -m mypy ci/release.py ci/demo.py ci/airflow_api.py
 	helm lint chart --strict
 	helm3 lint chart --strict

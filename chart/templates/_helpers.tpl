@@ -432,6 +432,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "dags_folder" (include "airflow-k8s.dagsFolder" .)
       "load_examples" "False"
       "execution_api_server_url" (printf "http://%s:%v/execution/" $apiServer .Values.apiServer.service.port))
+    "scheduler" (dict "max_tis_per_query" (toString .Values.scheduler.tasksPerLoop))
     "operators" (dict "default_queue" "default")
     "logging" (dict "base_log_folder" .Values.logs.mountPath)
 -}}
@@ -449,6 +450,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "delete_worker_pods" (ternary "True" "False" .Values.workers.deletePods)
       "worker_pods_creation_batch_size" (toString .Values.workers.podCreationBatchSize)
       "async_pod_creation" (ternary "True" "False" .Values.workers.asyncPodCreation)
+      "pod_creation_max_concurrency" (toString .Values.workers.podCreationConcurrency)
       "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
 {{- end -}}
 {{- if has "CeleryExecutor" $executors -}}

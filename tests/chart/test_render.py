@@ -59,7 +59,11 @@ def test_defaults_run_airflow_3_on_the_kubernetes_executor(rendered: dict[str, M
     assert manifest.get("Service", fullname("api-server"))["spec"]["ports"][0]["port"] == 8080
     assert cfg["kubernetes_executor"]["pod_template_file"] == "/opt/airflow/pod_templates/default.yaml"
     assert cfg["kubernetes_executor"]["namespace"] == NAMESPACE
-    assert cfg["kubernetes_executor"]["async_pod_creation"] == "True"  # tests/bench/bench_launch_rate.py
+    # The launch-rate defaults measured by tests/bench/bench_launch_rate.py.
+    assert cfg["kubernetes_executor"]["async_pod_creation"] == "True"
+    assert cfg["scheduler"]["max_tis_per_query"] == "128"
+    assert cfg["kubernetes_executor"]["worker_pods_creation_batch_size"] == "128"
+    assert cfg["kubernetes_executor"]["pod_creation_max_concurrency"] == "32"
     for deployment in manifest.of_kind("Deployment"):
         spec = deployment["spec"]["template"]["spec"]
         assert spec["initContainers"][0]["args"][:3] == ["airflow", "db", "check-migrations"]
@@ -181,7 +185,10 @@ def test_every_value_set_reaches_the_objects(rendered: dict[str, Manifest]) -> N
     assert cfg["core"]["parallelism"] == "64"
     assert cfg["core"]["dags_folder"] == "/opt/airflow/dags/repo/dags"
     assert cfg["kubernetes_executor"]["worker_pods_creation_batch_size"] == "32"
+    assert cfg["scheduler"]["max_tis_per_query"] == "32"
+    assert cfg["scheduler"]["task_queued_timeout"] == "1200"
     assert cfg["kubernetes_executor"]["async_pod_creation"] == "False"
+    assert cfg["kubernetes_executor"]["pod_creation_max_concurrency"] == "8"
     assert cfg["kubernetes_executor"]["delete_worker_pods"] == "False"
     assert cfg["logging"]["remote_base_log_folder"] == "s3://logs/airflow"
     assert cfg["core"]["execution_api_server_url"].endswith(":8081/execution/")

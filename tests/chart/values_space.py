@@ -57,6 +57,7 @@ WORKERS = st.fixed_dictionaries({}, optional={
                                                   "sizeLimit": st.sampled_from(["", "1Gi", "big"])}),
     "podCreationBatchSize": st.integers(min_value=-1, max_value=64),
     "asyncPodCreation": st.booleans(),
+    "podCreationConcurrency": st.integers(min_value=-1, max_value=64),
     "deletePods": st.booleans(),
     "multiNamespaceMode": st.booleans(),
     "configMapMounts": st.dictionaries(st.sampled_from(["cfg", "other"]), st.sampled_from(["/etc/cfg", "relative"]),
@@ -80,7 +81,8 @@ VALUES: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries({}, optional={
     "database": st.fixed_dictionaries({"existingSecret": st.sampled_from(["", "db"])}),
     "redis": st.fixed_dictionaries({"enabled": st.booleans()}),
     "celery": st.fixed_dictionaries({"brokerSecret": st.sampled_from(["", "broker"])}),
-    "scheduler": st.fixed_dictionaries({"replicas": st.integers(min_value=-1, max_value=3)}),
+    "scheduler": st.fixed_dictionaries({"replicas": st.integers(min_value=-1, max_value=3)},
+                                       optional={"tasksPerLoop": st.integers(min_value=-1, max_value=256)}),
     "triggerer": st.fixed_dictionaries({"replicas": st.integers(min_value=0, max_value=2)}),
     "executorSwitch": st.fixed_dictionaries({}, optional={
         "onTimeout": st.sampled_from(["fail", "keep-old-executor", "retry"]),
