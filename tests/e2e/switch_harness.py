@@ -4,9 +4,10 @@ cluster while an upgrade runs (task pods, hook logs, scheduler replicas, fault i
 tests/e2e/test_executor_switch.py and tests/e2e/test_executor_switch_faults.py each install one release in the
 namespace below (they run one after the other, never at once). Every task records its own start in a table of the
 in-chart PostgreSQL (tests/dags/executor_switch.py), so "exactly once" is counted by the tasks, not by Airflow.
-The size is set by the constants below; the size of issue 5 (~50 running, ~150 queued) on a bigger cluster:
-`E2E_SWITCH_RUNS=70 E2E_SWITCH_CONCURRENCY=17 make test-switch`. `E2E_SWITCH_KEEP=1` leaves the release for
-debugging.
+The size is set by the constants below; the full size (~50 running, ~150 queued):
+`E2E_SWITCH_RUNS=70 E2E_SWITCH_CONCURRENCY=17 E2E_SWITCH_POD_PARALLELISM=48 make test-switch` (the last one
+lets the pods after a switch to Kubernetes start in waves: 150 task processes at once do not fit 2 CPUs).
+`E2E_SWITCH_KEEP=1` leaves the release for debugging.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ QUEUES = ("default", "etl", "reports")
 _CONCURRENCY = int(os.environ.get("E2E_SWITCH_CONCURRENCY", "0"))
 CELERY_CONCURRENCY = {q: _CONCURRENCY or n for q, n in {"default": 3, "etl": 3, "reports": 2}.items()}
 RUNS = int(os.environ.get("E2E_SWITCH_RUNS", "11"))
+# `[core] parallelism` once KubernetesExecutor runs: how many task pods exist at once. Under CeleryExecutor it
+# stays 256 so that every task not running waits on the broker, as the scenario asks.
+POD_PARALLELISM = os.environ.get("E2E_SWITCH_POD_PARALLELISM", "256")
 # 3 queues on the local cluster's 2 node types: Celery workers and task pods of a queue run on its nodes.
 QUEUE_NODE_TYPES = {"default": LOCAL_NODE_TYPE, "etl": LOCAL_LARGE_NODE_TYPE, "reports": LOCAL_LARGE_NODE_TYPE}
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
@@ -87,7 +91,8 @@ def utcnow() -> datetime:
 # The release ---------------------------------------------------------------------------------------------
 def switch_values(executor: str, **executor_switch: Any) -> dict[str, Any]:
     """demo_values with the 3 queues, small Celery workers and task pods, and the DB URL for the tasks."""
-    values = demo_values(executor=executor, config={"core": {"parallelism": "256"}},
+    parallelism = "256" if executor == "CeleryExecutor" else POD_PARALLELISM
+    values = demo_values(executor=executor, config={"core": {"parallelism": parallelism}},
                          executorSwitch={"drainTimeout": DRAIN_TIMEOUT, **executor_switch})
     # Only this test's DAGs: the other test DAGs pin queues this release has no Celery worker for.
     values["dags"]["configMap"]["files"] = {DAG_FILE.name: DAG_FILE.read_text()}
@@ -272,7 +277,9 @@ def trigger_runs(api: AirflowApi, dag_id: str, seconds: list[int]) -> list[Run]:
 
 
 def wait_all_succeeded(db: MetadataDb, runs: list[Run], timeout: float) -> list[Ti]:
-    """Every task instance of `runs` finished (fails early when one failed)."""
+    """Every task instance of `runs` finished (fails early when one failed); at least 5 s per task instance, for
+    the larger sizes the environment variables above select."""
+    timeout = max(timeout, 5.0 * len(runs) * len(QUEUES))
     def done() -> list[Ti] | None:
         tis = db.tis(runs)
         failed = [t for t in tis if t.state in ("failed", "upstream_failed", "up_for_retry")]
