@@ -192,6 +192,8 @@ def release(cluster_kubeconfig: str) -> Iterator[Release]:
     api = AirflowApi.for_release(NAMESPACE, FULL)
     for dag_id in (DAG, UNPLACEABLE_DAG):
         api.wait_for_dag(dag_id, timeout=300)
+    # default_pool's 128 slots count queued tasks too: at the full size the rest would stay `scheduled`.
+    api.call("PATCH", "/pools/default_pool?update_mask=slots", {"slots": max(128, 2 * RUNS * len(QUEUES))})
     yield Release(api, db)
     if os.environ.get("E2E_SWITCH_KEEP") == "1":  # debugging: leave the release and namespace as they are
         return
