@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the local single-node cluster (ci/cluster/cluster.py) and its images (ci/images) need:
+# Debian packages the local two-node cluster (ci/cluster/cluster.py) and its images (ci/images) need:
 # the container runtime, the CNI plugins, the tools kube-proxy and the kubelet shell out to, debootstrap. Idempotent, non-interactive.
 set -euo pipefail
 
