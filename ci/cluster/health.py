@@ -14,9 +14,7 @@ from shell import succeeds
 
 
 def containerd_ready(node: NodeDirs) -> bool:
-    return node.containerd_socket.exists() and succeeds(
-        ["ctr", "--address", str(node.containerd_socket), "version"], timeout=5
-    )
+    return node.containerd_socket.exists() and succeeds(node.ctr("version"), timeout=5)
 
 
 def etcd_ready() -> bool:

@@ -12,7 +12,6 @@ from pathlib import Path
 from layout import NodeDirs
 from shell import run
 
-NAMESPACE = "k8s.io"
 NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 
 
@@ -42,7 +41,7 @@ def archive_images(archive: Path) -> list[ArchiveImage]:
 
 
 def _ctr(node: NodeDirs, *args: str, timeout: float = 60) -> str:
-    return run(["ctr", "--address", str(node.containerd_socket), "-n", NAMESPACE, *args], timeout=timeout).stdout
+    return run(node.ctr(*args), timeout=timeout).stdout
 
 
 def present_images(node: NodeDirs) -> dict[str, str]:

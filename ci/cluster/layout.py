@@ -178,6 +178,10 @@ class NodeDirs:
     def containerd_socket(self) -> Path:
         return self.root / "containerd" / "containerd.sock"
 
+    def ctr(self, *args: str) -> list[str]:
+        """A `ctr` command against this node's containerd, in the namespace the kubelet's CRI uses."""
+        return ["ctr", "--address", str(self.containerd_socket), "-n", "k8s.io", *args]
+
     @property
     def containerd_config(self) -> Path:
         return self.root / "containerd.toml"

@@ -33,7 +33,7 @@ def stop_components(state: StateDirs, names: tuple[str, ...]) -> None:
 
 
 def _ctr(node: NodeDirs, *args: str) -> list[str]:
-    result = run(["ctr", "--address", str(node.containerd_socket), "-n", "k8s.io", *args], check=False)
+    result = run(node.ctr(*args), check=False)
     return result.stdout.split() if result.returncode == 0 else []
 
 
