@@ -1,10 +1,12 @@
 {{/* One Airflow component Deployment (scheduler, api-server, dag-processor, triggerer). Arguments:
-     root, component, settings (its values block), args, serviceAccount, ports, readiness, liveness,
-     dags (mount DAGs), podTemplates (mount task pod templates), annotations. */}}
+     root, component, settings (its values block: replicas, resources, placement, serviceAccount), args,
+     ports, readiness, liveness, dags (mount DAGs), podTemplates (mount task pod templates), annotations,
+     initContainers, volumes, volumeMounts (extra lists). */}}
 {{- define "airflow-k8s.componentDeployment" -}}
 {{- $root := .root -}}
 {{- $settings := .settings -}}
 {{- $gitSync := and .dags (eq $root.Values.dags.source "gitSync") -}}
+{{- $token := get (include "airflow-k8s.apiTokens" $root | fromJson) .component -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -24,11 +26,8 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
-      {{- if .serviceAccount }}
-      serviceAccountName: {{ .serviceAccount }}
-      {{- else }}
-      automountServiceAccountToken: false
-      {{- end }}
+      serviceAccountName: {{ include "airflow-k8s.serviceAccountName" (dict "root" $root "component" .component "account" $settings.serviceAccount) }}
+      automountServiceAccountToken: {{ $token }}
       securityContext: {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets: {{- toYaml . | nindent 8 }}
@@ -44,6 +43,9 @@ spec:
       {{- end }}
       initContainers:
         {{- include "airflow-k8s.waitForMigrations" $root | nindent 8 }}
+        {{- with .initContainers }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       containers:
         - name: {{ .component }}
           image: {{ include "airflow-k8s.airflowImage" $root }}
@@ -72,6 +74,9 @@ spec:
               mountPath: /opt/airflow/pod_templates
               readOnly: true
             {{- end }}
+            {{- with .volumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
         {{- if $gitSync }}
         {{- include "airflow-k8s.gitSyncContainer" (dict "root" $root "oneTime" false) | nindent 8 }}
         {{- end }}
@@ -83,6 +88,9 @@ spec:
         {{- end }}
         {{- if .podTemplates }}
         {{- include "airflow-k8s.podTemplatesVolume" $root | nindent 8 }}
+        {{- end }}
+        {{- with .volumes }}
+        {{- toYaml . | nindent 8 }}
         {{- end }}
 {{- end -}}
 

@@ -350,7 +350,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $spec := $pod.spec -}}
 {{- $volumes := concat (default (list) $spec.volumes) (include "airflow-k8s.taskPodVolumes" $root | fromYamlArray) -}}
 {{- $_ := set $spec "volumes" $volumes -}}
-{{- $_ := set $spec "serviceAccountName" (include "airflow-k8s.componentName" (dict "root" $root "component" "worker")) -}}
+{{- $_ := set $spec "serviceAccountName" (include "airflow-k8s.taskServiceAccountName" .) -}}
+{{- $_ := set $spec "automountServiceAccountToken" $root.Values.allowPodLaunching -}}
 {{- with $placement.nodeSelector -}}{{- $_ := set $spec "nodeSelector" . -}}{{- end -}}
 {{- with $placement.tolerations -}}{{- $_ := set $spec "tolerations" . -}}{{- end -}}
 {{- with $placement.affinity -}}{{- $_ := set $spec "affinity" . -}}{{- end -}}
@@ -436,6 +437,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
     "operators" (dict "default_queue" "default")
     "logging" (dict "base_log_folder" .Values.logs.mountPath)
 -}}
+{{- $_ := mergeOverwrite $cfg.core (include "airflow-k8s.auth.config" . | fromJson) -}}
 {{- if .Values.logs.remote.enabled -}}
 {{- $_ := set $cfg.logging "remote_logging" "True" -}}
 {{- $_ := set $cfg.logging "remote_base_log_folder" .Values.logs.remote.baseLogFolder -}}

@@ -66,6 +66,22 @@
 {{- if and (eq $dags.source "configMap") (not $dags.configMap.name) (not $dags.configMap.files) -}}
 {{- fail "dags.configMap.files is empty while dags.source is configMap: add DAG files, or name an existing ConfigMap in dags.configMap.name" -}}
 {{- end -}}
+
+{{/* Login and the way in. */}}
+{{- $fab := .Values.auth.fab -}}
+{{- if and (ne .Values.auth.manager "fab") (or $fab.webserverConfig $fab.webserverConfigSecret) -}}
+{{- fail "auth.fab.webserverConfig/webserverConfigSecret is set but auth.manager is simple: set auth.manager=fab (webserver_config.py is FAB's), or remove it" -}}
+{{- end -}}
+{{- if and $fab.webserverConfig $fab.webserverConfigSecret -}}
+{{- fail "auth.fab.webserverConfig and auth.fab.webserverConfigSecret are both set: keep one (the Secret wins otherwise silently)" -}}
+{{- end -}}
+{{- $service := .Values.apiServer.service -}}
+{{- if and $service.loadBalancerSourceRanges (ne $service.type "LoadBalancer") -}}
+{{- fail (printf "apiServer.service.loadBalancerSourceRanges is set but apiServer.service.type is %s: set the type to LoadBalancer, or drop the ranges (only a load balancer applies them)" $service.type) -}}
+{{- end -}}
+{{- if and .Values.httpRoute.apiServer.enabled (not .Values.httpRoute.apiServer.parentRefs) -}}
+{{- fail "httpRoute.apiServer.parentRefs is empty while httpRoute.apiServer.enabled is true: name the Gateway the route attaches to, e.g. [{name: public, namespace: gateways}]" -}}
+{{- end -}}
 {{- if and .Values.logs.remote.enabled (not .Values.logs.remote.baseLogFolder) -}}
 {{- fail "logs.remote.baseLogFolder is empty while logs.remote.enabled is true: set the remote folder, e.g. s3://bucket/logs" -}}
 {{- end -}}
