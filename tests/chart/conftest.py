@@ -15,6 +15,9 @@ DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 KUBERNETES_VERSIONS = ("1.30.0", "1.35.0")
 
+# Kinds kubernetes-validate has no schema for (Gateway API): their tests check the structure by hand.
+UNSCHEMED_KINDS = frozenset({"HTTPRoute"})
+
 
 @functools.cache
 def render_all() -> dict[str, Manifest]:
@@ -40,6 +43,8 @@ def kube_objects() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for scenario, manifest in render_all().items():
         for obj in manifest.objects:
+            if obj["kind"] in UNSCHEMED_KINDS:
+                continue
             found.append((f"{scenario}/{obj['kind']}/{obj['metadata']['name']}", obj))
         for key, pod in manifest.task_pod_templates().items():
             found.append((f"{scenario}/task-pod-template/{key}",

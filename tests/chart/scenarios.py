@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+IRSA_ROLE = "arn:aws:iam::123456789012:role/airflow"
+
 SEED_DAG_FILES = ("example_kubernetes_executor_pod_override.py", "queue_routing.py")
 
 QUEUES: dict[str, Any] = {
@@ -40,13 +42,26 @@ EVERYTHING: dict[str, Any] = {
     "postgresql": {"enabled": False},
     "redis": {"enabled": False},
     "celery": {"brokerSecret": "broker", "brokerSecretKey": "url"},
-    "scheduler": {"replicas": 2, "nodeSelector": {"role": "control"}, "tasksPerLoop": 32},
-    "apiServer": {"service": {"type": "NodePort", "port": 8081}},
+    "scheduler": {"replicas": 2, "nodeSelector": {"role": "control"}, "tasksPerLoop": 32,
+                  "serviceAccount": {"create": False, "name": "platform-scheduler"}},
+    "apiServer": {"service": {"type": "LoadBalancer", "port": 8081,
+                              "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+                              "loadBalancerSourceRanges": ["10.0.0.0/8"]},
+                  "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": IRSA_ROLE}}},
     "triggerer": {"replicas": 0},
+    "allowPodLaunching": True,
+    "auth": {"manager": "fab", "existingSecret": "airflow-auth",
+             "fab": {"admin": {"username": "root", "firstName": "R", "lastName": "Oot", "email": "root@example.org"},
+                     "webserverConfig": "AUTH_TYPE = AUTH_OAUTH\n"}},
+    "ingress": {"apiServer": {"enabled": True, "ingressClassName": "nginx", "hosts": ["airflow.example.org"],
+                              "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+                              "tls": [{"hosts": ["airflow.example.org"], "secretName": "airflow-tls"}]}},
+    "httpRoute": {"apiServer": {"enabled": True, "parentRefs": [{"name": "public", "namespace": "gateways"}],
+                                "hostnames": ["airflow.example.org"], "annotations": {"team": "data"}}},
     "migrations": {"useHelmHooks": False},
     "dags": {"source": "gitSync", "gitSync": {"repo": "https://example.org/dags.git", "subPath": "dags",
                                                "credentialsSecret": "git-creds"}},
-    "logs": {"persistence": {"enabled": True, "storageClassName": "nfs"},
+    "logs": {"persistence": {"enabled": True, "storageClassName": "nfs", "accessMode": "ReadWriteOnce"},
              "remote": {"enabled": True, "baseLogFolder": "s3://logs/airflow", "connId": "aws"}},
     "workers": {
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
@@ -67,8 +82,10 @@ EVERYTHING: dict[str, Any] = {
         "asyncPodCreation": False,
         "podCreationConcurrency": 8,
         "deletePods": False,
-        "celery": {"terminationGracePeriodSeconds": 7200},
-        "queues": {**QUEUES, "scaled": {"celery": {"autoscaling": {"enabled": True, "minReplicas": 1,
+        "celery": {"terminationGracePeriodSeconds": 7200,
+                   "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "celery@p.iam"}}},
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": IRSA_ROLE}},
+        "queues": {**QUEUES, "gpu-jobs": {"serviceAccountName": "gpu-tasks"}, "scaled": {"celery": {"autoscaling": {"enabled": True, "minReplicas": 1,
                                                                     "maxReplicas": 5}}},
                    "custom": {"podTemplate": CUSTOM_POD_TEMPLATE}},
     },

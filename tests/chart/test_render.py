@@ -172,7 +172,7 @@ def test_only_the_scheduler_gets_pod_rights_in_its_namespace(rendered: dict[str,
         pod_right_bindings = [b for b in manifest.of_kind("RoleBinding")
                               if b["roleRef"]["name"] == fullname("scheduler-pod-launcher")]
         assert len(pod_right_bindings) == 1
-        api_users = {fullname("scheduler"), fullname("executor-switch")}
+        api_users = {fullname("scheduler"), fullname("api-server"), fullname("executor-switch")}
         for where, spec in manifest.pod_specs():
             if spec.get("serviceAccountName") not in api_users:
                 assert spec.get("automountServiceAccountToken") is False, where
@@ -215,7 +215,7 @@ def test_every_value_set_reaches_the_objects(rendered: dict[str, Manifest]) -> N
     assert "replicas" not in manifest.get("Deployment", fullname("worker-scaled"))["spec"]
     assert fullname("logs") in manifest.names("PersistentVolumeClaim")
     assert any(j["metadata"]["name"].startswith(fullname("migrate-database-")) for j in manifest.of_kind("Job"))
-    assert manifest.get("Service", fullname("api-server"))["spec"]["type"] == "NodePort"
+    assert manifest.get("Service", fullname("api-server"))["spec"]["type"] == "LoadBalancer"
     assert manifest.get("Deployment", fullname("scheduler"))["spec"]["replicas"] == 2
     assert fullname("triggerer") not in manifest.names("Deployment")
     worker = manifest.get("Deployment", fullname("worker-default"))["spec"]["template"]["spec"]

@@ -60,6 +60,20 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
      "workers.queues.etl.celery.autoscaling.minReplicas (5) is above maxReplicas (2)"),
     ("remote logs without a folder", {"logs": {"remote": {"enabled": True}}}, "logs.remote.baseLogFolder is empty"),
     ("relative dags path", {"dags": {"mountPath": "dags"}}, "/dags/mountPath"),
+    ("unknown auth manager", {"auth": {"manager": "ldap"}}, "/auth/manager"),
+    ("unknown simple role", {"auth": {"simple": {"users": {"bob": "root"}}}}, "/auth/simple/users/bob"),
+    ("webserver config for simple", {"auth": {"fab": {"webserverConfig": "X = 1"}}},
+     "auth.fab.webserverConfig/webserverConfigSecret is set but auth.manager is simple"),
+    ("two webserver configs", {"auth": {"manager": "fab", "fab": {"webserverConfig": "X = 1",
+                                                                  "webserverConfigSecret": "wc"}}},
+     "auth.fab.webserverConfig and auth.fab.webserverConfigSecret are both set"),
+    ("source ranges without a load balancer", {"apiServer": {"service": {"loadBalancerSourceRanges": ["10.0.0.0/8"]}}},
+     "apiServer.service.loadBalancerSourceRanges is set but apiServer.service.type is ClusterIP"),
+    ("route without a gateway", {"httpRoute": {"apiServer": {"enabled": True}}},
+     "httpRoute.apiServer.parentRefs is empty"),
+    ("unknown ingress key", {"ingress": {"apiServer": {"className": "nginx"}}}, "additional properties 'className'"),
+    ("service account with a capital", {"workers": {"serviceAccount": {"name": "Tasks"}}},
+     "/workers/serviceAccount/name"),
 ]
 
 
