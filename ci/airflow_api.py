@@ -27,6 +27,18 @@ print(SimpleAuthManager().generate_jwt(SimpleAuthManagerUser(username="admin", r
 """
 
 
+def release_password(namespace: str, fullname: str, username: str = "admin") -> str:
+    """A login password from the release's auth Secret (SimpleAuthManager's `passwords.json`)."""
+    data = kubectl_json("-n", namespace, "get", "secret", f"{fullname}-auth")["data"]
+    return str(json.loads(base64.b64decode(data["passwords.json"]))[username])
+
+
+def password_command(namespace: str, fullname: str) -> str:
+    """The command that prints the release's login passwords."""
+    return (f"kubectl -n {namespace} get secret {fullname}-auth -o jsonpath='{{.data.passwords\\.json}}' "
+            "| base64 -d")
+
+
 def admin_token(namespace: str, secret: str) -> str:
     """An admin API token signed with the release's `jwt-secret`."""
     data = kubectl_json("-n", namespace, "get", "secret", secret)["data"]
@@ -77,6 +89,25 @@ class AirflowApi:
     def trigger(self, dag_id: str) -> str:
         run = self.call("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None})
         return str(run["dag_run_id"])
+
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str) -> AirflowApi:
+        """Log in as a user does, through the auth manager's token endpoint (SimpleAuthManager and FAB alike)."""
+        request = urllib.request.Request(
+            f"{base_url}/auth/token", method="POST",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return cls(base_url, str(json.load(response)["access_token"]))
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[str]:
+        """A task try's log as the UI shows it: the messages of its structured log lines."""
+        found = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+                                 "?full_content=true")
+        lines = []
+        for entry in found.get("content") or []:
+            lines.append(str(entry.get("event", "")) if isinstance(entry, dict) else str(entry))
+        return lines
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])

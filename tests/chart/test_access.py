@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .render import CHART, NAMESPACE, Manifest, fullname, helm_template
 from .scenarios import IRSA_ROLE
 from .test_render import airflow_cfg, container
