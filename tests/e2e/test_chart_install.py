@@ -94,6 +94,12 @@ def can_i(account: str, verb: str, resource: str, namespace: str, name: str = ""
     ("worker", "get", "pods", NAMESPACE, False),
     ("worker", "create", "pods", NAMESPACE, False),
     ("worker", "get", "configmaps", NAMESPACE, False),
+    ("api-server", "get", "pods/log", NAMESPACE, True),
+    ("api-server", "list", "pods", NAMESPACE, True),
+    ("api-server", "create", "pods", NAMESPACE, False),
+    ("api-server", "get", "secrets", NAMESPACE, False),
+    ("dag-processor", "get", "pods", NAMESPACE, False),
+    ("triggerer", "create", "pods", NAMESPACE, False),
 ])
 def test_service_accounts_have_only_their_rights(release: dict[str, float], account: str, verb: str,
                                                   resource: str, namespace: str, allowed: bool) -> None:
