@@ -109,16 +109,20 @@ def test_the_ui_login_form_and_the_log_page(release: str, password: str, seed_ru
         options.add_argument(flag)
     with tempfile.TemporaryDirectory() as profile:
         options.add_argument(f"--user-data-dir={profile}")
+        # The log tab renders only when the page is tall enough to show it (the default window is too small).
+        options.add_argument("--window-size=1600,1200")
         driver = webdriver.Chrome(service=Service(chromedriver), options=options)
         try:
             wait = WebDriverWait(driver, 60)
             driver.get(f"{release}/")
-            # The auth manager's own login form (the UI redirects there).
+            # The auth manager's own login form (the UI redirects there); selectors checked against a local
+            # `airflow api-server` 3.3.2 with headless Chromium 156.
             wait.until(expected_conditions.presence_of_element_located((By.NAME, "username"))).send_keys("admin")
             driver.find_element(By.NAME, "password").send_keys(password)
             driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
             wait.until(lambda d: "/login" not in d.current_url)
             run_id = seed_run["run_id"]
+            # The task instance page opens on its Logs tab.
             driver.get(f"{release}/dags/{SEED_DAG}/runs/{run_id}/tasks/{SEED_TASK}")
             wait.until(lambda d: SEED_OUTPUT in d.find_element(By.TAG_NAME, "body").text)
         finally:
