@@ -140,7 +140,7 @@ DAY2: dict[str, Any] = {
         "ssh": {"keySecret": "git-deploy-key", "knownHosts": "example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA\n"}}},
     "logs": {"retention": {"days": 7, "intervalSeconds": 600}},
     "statsd": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
-               "extraMappings": [{"match": "airflow.custom.*", "name": "airflow_custom", "labels": {"x": "$1"}}]},
+               "extraMappings": [{"match": "airflow.custom.*", "name": "airflow_custom", "labels": {"part": "$1"}}]},
     "dbClean": {"enabled": True, "retentionDays": 30, "tables": ["dag_run", "xcom"]},
     "workers": {
         "priorityClassName": "airflow-tasks",

@@ -20,27 +20,37 @@ log = logging.getLogger("log-groomer")
 
 
 def sweep(root: Path, max_age_seconds: float, now: float | None = None) -> tuple[int, int]:
-    """Delete files under `root` older than `max_age_seconds`, then empty folders; (files, folders) deleted.
+    """Delete files under `root` older than `max_age_seconds`, then the folders that held only such files or
+    that are empty and as old; (files, folders) deleted. A fresh empty folder (a task about to write its
+    log) is kept.
 
     Example: `sweep(Path("/opt/airflow/logs"), 15 * 86400)`.
     """
     cutoff = (time.time() if now is None else now) - max_age_seconds
     files = folders = 0
+    removed: set[str] = set()
     for folder, dirnames, filenames in os.walk(root, topdown=False):
+        left = [d for d in dirnames if os.path.join(folder, d) not in removed]
         for name in filenames:
             path = Path(folder, name)
             try:
                 if path.lstat().st_mtime < cutoff:
                     path.unlink()
                     files += 1
-            except FileNotFoundError:
+                    continue
+            except FileNotFoundError:  # another groomer on the same claim was first
                 continue
-        if Path(folder) != root and not dirnames and not filenames:
-            try:
-                Path(folder).rmdir()
+            left.append(name)
+        if Path(folder) == root or left:
+            continue
+        emptied = bool(dirnames or filenames)
+        try:
+            if emptied or os.stat(folder).st_mtime < cutoff:
+                os.rmdir(folder)
+                removed.add(folder)
                 folders += 1
-            except OSError:  # gone already, or a file appeared meanwhile
-                continue
+        except OSError:  # gone already, or a file appeared meanwhile
+            continue
     return files, folders
 
 
