@@ -61,6 +61,8 @@ AIRFLOW = Recipe(
         # celery 5.7.0 removed celery.backends.database.retry, which providers-celery 3.26.0 imports.
         "celery<5.7",
         "psycopg2-binary",
+        # `[metrics] statsd_on` (chart value statsd.enabled) imports it; the upstream image ships it too.
+        "statsd",
     ),
     files={"/entrypoint": ("airflow-entrypoint.sh", 0o755)},
     script="""\

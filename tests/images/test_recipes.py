@@ -84,6 +84,7 @@ def test_airflow_lock_pins_what_the_project_needs() -> None:
     for provider in ("postgres", "redis", "standard", "fab", "git"):
         assert f"apache-airflow-providers-{provider}" in pins
     assert "psycopg2-binary" in pins
+    assert "statsd" in pins, "[metrics] statsd_on (chart value statsd.enabled) imports it"
 
 
 def test_cache_key_follows_inputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
