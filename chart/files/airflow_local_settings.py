@@ -4,20 +4,46 @@ The chart renders one KubernetesExecutor pod template per worker queue, `<queue>
 template (`[kubernetes_executor] pod_template_file`). The KubernetesExecutor itself ignores `queue`, so this
 policy writes the queue's template into the task's `executor_config` when the DAG is parsed. A
 `pod_template_file` the DAG sets itself wins; `pod_override` still merges on top of the queue's template.
+
+The user's own local settings (the chart's `airflowLocalSettings`, mounted beside this file as
+`user_airflow_local_settings.py`) run together with this policy: their `task_policy` first, then the queue
+routing on the queue it left; every other name they export is exported from here, as Airflow would have
+taken it from their own `airflow_local_settings.py`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+from types import ModuleType
 from typing import Any
-
-__all__ = ["task_policy"]
 
 log = logging.getLogger(__name__)
 
 # Tasks pinned to another executor never become pods.
 _POD_EXECUTORS = {None, "KubernetesExecutor"}
+_USER_SETTINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "user_airflow_local_settings.py")
+
+
+def _load_user_settings(path: str) -> ModuleType | None:
+    """The user's local settings module, or None when the chart mounted none."""
+    if not os.path.isfile(path):
+        return None
+    spec = importlib.util.spec_from_file_location("user_airflow_local_settings", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _exported_names(module: ModuleType) -> list[str]:
+    """What Airflow would read from the module: its `__all__`, else every name not starting with `__`."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [name for name in vars(module) if not name.startswith("__")]
+    return [name for name in names if name != "task_policy"]
 
 
 def _queue_template(queue: str) -> str | None:
@@ -33,8 +59,7 @@ def _queue_template(queue: str) -> str | None:
     return path
 
 
-def task_policy(task: Any) -> None:
-    """Route the task to its queue's pod template (see module docstring)."""
+def _route_to_queue_template(task: Any) -> None:
     if getattr(task, "executor", None) not in _POD_EXECUTORS:
         return
     executor_config = dict(task.executor_config or {})
@@ -46,3 +71,19 @@ def task_policy(task: Any) -> None:
     executor_config["pod_template_file"] = path
     task.executor_config = executor_config
     log.debug("task %s on queue %s uses pod template %s", task.task_id, task.queue, path)
+
+
+_user = _load_user_settings(_USER_SETTINGS)
+_user_task_policy = getattr(_user, "task_policy", None)
+_user_names = _exported_names(_user) if _user is not None else []
+# The user's names go into this module; the chart's private helpers are never replaced.
+globals().update({name: getattr(_user, name) for name in _user_names
+                  if not (name.startswith("_") and name in globals())})
+__all__ = ["task_policy", *_user_names]
+
+
+def task_policy(task: Any) -> None:
+    """The user's task_policy (if any), then route the task to its queue's pod template (module docstring)."""
+    if _user_task_policy is not None:
+        _user_task_policy(task)
+    _route_to_queue_template(task)

@@ -202,6 +202,13 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
   mountPath: /opt/airflow/config/airflow_local_settings.py
   subPath: airflow_local_settings.py
   readOnly: true
+{{- if .Values.airflowLocalSettings }}
+# The user's airflowLocalSettings, loaded by the chart's airflow_local_settings.py beside its own policy.
+- name: config
+  mountPath: /opt/airflow/config/user_airflow_local_settings.py
+  subPath: user_airflow_local_settings.py
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{- define "airflow-k8s.configVolume" -}}
@@ -246,6 +253,17 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- else if eq $source "gitSync" }}
 - name: dags
   emptyDir: {}
+{{- with .Values.dags.gitSync.ssh.keySecret }}
+- name: git-ssh-key
+  secret:
+    secretName: {{ . }}
+    items: [{key: {{ $.Values.dags.gitSync.ssh.keySecretKey }}, path: key}]
+    # Readable by the pod's group (gid 0, git-sync's user); OpenSSH refuses a key that is world-readable.
+    defaultMode: 0440
+- name: git-known-hosts
+  configMap:
+    name: {{ include "airflow-k8s.componentName" (dict "root" $ "component" "git-known-hosts") }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -289,13 +307,80 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
   envFrom:
     - secretRef: {name: {{ . }}}
 {{- end }}
+{{- $ssh := $root.Values.dags.gitSync.ssh.keySecret }}
+{{- if $ssh }}
+  # git-sync v4 over SSH: the deploy key and the server's known host keys, checked.
+  env:
+    - {name: GITSYNC_SSH_KEY_FILE, value: /etc/git-secret/key}
+    - {name: GITSYNC_SSH_KNOWN_HOSTS, value: "true"}
+    - {name: GITSYNC_SSH_KNOWN_HOSTS_FILE, value: /etc/git-known-hosts/known_hosts}
+{{- end }}
   securityContext: {{- toYaml $root.Values.securityContext | nindent 4 }}
   volumeMounts:
     - name: dags
       mountPath: {{ $root.Values.dags.mountPath }}
+{{- if $ssh }}
+    - {name: git-ssh-key, mountPath: /etc/git-secret, readOnly: true}
+    - {name: git-known-hosts, mountPath: /etc/git-known-hosts, readOnly: true}
+{{- end }}
   resources:
     requests: {cpu: 10m, memory: 32Mi}
     limits: {memory: 256Mi}
+{{- end -}}
+
+{{/* Pod extras --------------------------------------------------------------------------------------- */}}
+
+{{/* priorityClassName and topologySpreadConstraints of one pod, as JSON. `levels` are value blocks from
+     general to specific (e.g. workers, then the queue): the last non-empty one wins over the global value,
+     whole (lists never merge). A constraint without `labelSelector` gets `selector`, the pod's own labels. */}}
+{{- define "airflow-k8s.spreadAndPriority" -}}
+{{- $priority := .root.Values.priorityClassName -}}
+{{- $spread := .root.Values.topologySpreadConstraints -}}
+{{- range .levels -}}
+{{- $level := default (dict) . -}}
+{{- with $level.priorityClassName -}}{{- $priority = . -}}{{- end -}}
+{{- with $level.topologySpreadConstraints -}}{{- $spread = . -}}{{- end -}}
+{{- end -}}
+{{- $constraints := list -}}
+{{- range $spread -}}
+{{- $constraint := deepCopy . -}}
+{{- if not $constraint.labelSelector -}}{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $.selector) -}}{{- end -}}
+{{- $constraints = append $constraints $constraint -}}
+{{- end -}}
+{{- toJson (dict "priorityClassName" $priority "topologySpreadConstraints" $constraints) -}}
+{{- end -}}
+
+{{/* The chart's labels with a values block's `labels` under them: the chart's keys win. */}}
+{{- define "airflow-k8s.podLabels" -}}
+{{- toYaml (merge (dict) (include "airflow-k8s.labels" . | fromYaml) (default (dict) .extra)) -}}
+{{- end -}}
+
+{{/* Maintenance scripts (log groomer, db clean) from files/maintenance, mounted read-only. */}}
+{{- define "airflow-k8s.maintenanceVolume" -}}
+- name: maintenance
+  configMap:
+    name: {{ include "airflow-k8s.componentName" (dict "root" . "component" "maintenance") }}
+{{- end -}}
+
+{{/* Log-groomer sidecar: deletes local log files older than logs.retention.days from the logs volume. */}}
+{{- define "airflow-k8s.logGroomerContainer" -}}
+{{- $retention := .Values.logs.retention -}}
+- name: log-groomer
+  image: {{ include "airflow-k8s.airflowImage" . }}
+  imagePullPolicy: {{ .Values.images.airflow.pullPolicy }}
+  args: ["python", "/opt/airflow-k8s/maintenance/log_groomer.py", "--root", {{ .Values.logs.mountPath | quote }},
+         "--days", {{ $retention.days | toString | quote }}, "--interval", {{ $retention.intervalSeconds | toString | quote }}]
+  securityContext: {{- toYaml .Values.securityContext | nindent 4 }}
+  resources: {{- toYaml $retention.resources | nindent 4 }}
+  volumeMounts:
+    {{- include "airflow-k8s.logsVolumeMount" . | nindent 4 }}
+    - {name: maintenance, mountPath: /opt/airflow-k8s/maintenance, readOnly: true}
+{{- end -}}
+
+{{/* Metrics ------------------------------------------------------------------------------------------- */}}
+
+{{- define "airflow-k8s.statsdName" -}}
+{{- include "airflow-k8s.componentName" (dict "root" . "component" "statsd") -}}
 {{- end -}}
 
 {{/* Queues ------------------------------------------------------------------------------------------ */}}
@@ -330,6 +415,21 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
     "resources" (default $w.resources $q.resources)) -}}
 {{- end -}}
 
+{{/* KEDA settings of one queue's Celery worker, as JSON: the queue's `celery.keda` keys over
+     workers.celery.keda; `active` when enabled and the cluster serves keda.sh/v1alpha1 (else the Deployment
+     keeps its `replicas`). */}}
+{{- define "airflow-k8s.celeryKeda" -}}
+{{- $keda := deepCopy .root.Values.workers.celery.keda -}}
+{{- /* Key by key, not `merge`: merge would let a queue's `enabled: false` lose to the default's true. */ -}}
+{{- range $key, $value := dig "celery" "keda" (dict) (default (dict) .settings) -}}{{- $_ := set $keda $key $value -}}{{- end -}}
+{{- $_ := set $keda "active" (and $keda.enabled (.root.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) -}}
+{{- toJson $keda -}}
+{{- end -}}
+
+{{- define "airflow-k8s.kedaAuthName" -}}
+{{- include "airflow-k8s.componentName" (dict "root" . "component" "keda-db") -}}
+{{- end -}}
+
 {{/* Task pods ---------------------------------------------------------------------------------------- */}}
 
 {{/* One queue's task pod template. A `podTemplate` (the queue's, else workers.podTemplate) is used as is;
@@ -344,10 +444,15 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- else -}}
 {{- $placement := include "airflow-k8s.queuePlacement" . | fromJson -}}
 {{- $pod := tpl ($root.Files.Get "files/pod_templates/pod-template.yaml") $root | fromYaml -}}
-{{- $labels := merge (dict) (include "airflow-k8s.selectorLabels" (dict "root" $root "component" "task") | fromYaml) (dict "airflow-k8s/queue-slug" (include "airflow-k8s.queueSlug" .queue)) (default (dict) $pod.metadata.labels) -}}
+{{- $selector := merge (include "airflow-k8s.selectorLabels" (dict "root" $root "component" "task") | fromYaml) (dict "airflow-k8s/queue-slug" (include "airflow-k8s.queueSlug" .queue)) -}}
+{{- $labels := merge (dict) $selector (default (dict) $pod.metadata.labels) (default (dict) $w.labels) -}}
 {{- $_ := set $pod.metadata "labels" $labels -}}
 {{- with $w.podAnnotations -}}{{- $_ := set $pod.metadata "annotations" . -}}{{- end -}}
 {{- $spec := $pod.spec -}}
+{{- $extras := include "airflow-k8s.spreadAndPriority" (dict "root" $root "levels" (list $w $q) "selector" $selector) | fromJson -}}
+{{- with $extras.priorityClassName -}}{{- $_ := set $spec "priorityClassName" . -}}{{- end -}}
+{{- with $extras.topologySpreadConstraints -}}{{- $_ := set $spec "topologySpreadConstraints" . -}}{{- end -}}
+{{- $_ := set $spec "terminationGracePeriodSeconds" $w.terminationGracePeriodSeconds -}}
 {{- $volumes := concat (default (list) $spec.volumes) (include "airflow-k8s.taskPodVolumes" $root | fromYamlArray) -}}
 {{- $_ := set $spec "volumes" $volumes -}}
 {{- $_ := set $spec "serviceAccountName" (include "airflow-k8s.taskServiceAccountName" .) -}}
@@ -356,9 +461,12 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- with $placement.tolerations -}}{{- $_ := set $spec "tolerations" . -}}{{- end -}}
 {{- with $placement.affinity -}}{{- $_ := set $spec "affinity" . -}}{{- end -}}
 {{- with $root.Values.imagePullSecrets -}}{{- $_ := set $spec "imagePullSecrets" . -}}{{- end -}}
+{{- $init := default (list) $spec.initContainers -}}
 {{- if eq $root.Values.dags.source "gitSync" -}}
-{{- $_ := set $spec "initContainers" (include "airflow-k8s.gitSyncContainer" (dict "root" $root "oneTime" true) | fromYamlArray) -}}
+{{- $init = concat $init (include "airflow-k8s.gitSyncContainer" (dict "root" $root "oneTime" true) | fromYamlArray) -}}
 {{- end -}}
+{{- $init = concat $init (default (list) $w.extraInitContainers) -}}
+{{- if $init -}}{{- $_ := set $spec "initContainers" $init -}}{{- end -}}
 {{- $base := index $spec.containers 0 -}}
 {{- $_ := set $base "image" (include "airflow-k8s.airflowImage" $root) -}}
 {{- $_ := set $base "imagePullPolicy" $root.Values.images.airflow.pullPolicy -}}
@@ -366,6 +474,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $_ := set $base "securityContext" $w.securityContext -}}
 {{- $env := concat (default (list) $base.env) (default (list) $w.env) -}}
 {{- if $env -}}{{- $_ := set $base "env" $env -}}{{- else -}}{{- $_ := unset $base "env" -}}{{- end -}}
+{{- with $w.envFrom -}}{{- $_ := set $base "envFrom" (concat (default (list) $base.envFrom) .) -}}{{- end -}}
+{{- $_ := set $spec "containers" (concat $spec.containers (default (list) $w.extraContainers)) -}}
 {{- $_ := set $base "volumeMounts" (concat (default (list) $base.volumeMounts) (include "airflow-k8s.taskPodVolumeMounts" $root | fromYamlArray)) -}}
 {{- toYaml $pod -}}
 {{- end -}}
@@ -455,6 +565,13 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "pod_creation_max_concurrency" (toString .Values.workers.podCreationConcurrency)
       "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
 {{- end -}}
+{{- if .Values.statsd.enabled -}}
+{{- $_ := set $cfg "metrics" (dict
+      "statsd_on" "True"
+      "statsd_host" (include "airflow-k8s.statsdName" .)
+      "statsd_port" "9125"
+      "statsd_prefix" .Values.statsd.prefix) -}}
+{{- end -}}
 {{- if has "CeleryExecutor" $executors -}}
 {{- $_ := set $cfg "celery" (dict
       "worker_concurrency" (toString .Values.workers.celery.concurrency)
@@ -462,6 +579,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "task_acks_late" "True") -}}
 {{- end -}}
 {{- toJson $cfg -}}
+{{- end -}}
+
+{{/* Pods restart when what Airflow reads only at start changes: airflow.cfg and the user's local settings. */}}
+{{- define "airflow-k8s.configChecksum" -}}
+{{- print (include "airflow-k8s.airflowCfg" .) .Values.airflowLocalSettings | sha256sum -}}
 {{- end -}}
 
 {{/* airflow.cfg: values `config` over the computed settings, sections and keys sorted. */}}

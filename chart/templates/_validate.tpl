@@ -47,6 +47,16 @@
 {{- if and $autoscaling.enabled (gt (int (default 1 $autoscaling.minReplicas)) (int (default 1 $autoscaling.maxReplicas))) -}}
 {{- fail (printf "workers.queues.%s.celery.autoscaling.minReplicas (%v) is above maxReplicas (%v)" $queue $autoscaling.minReplicas $autoscaling.maxReplicas) -}}
 {{- end -}}
+{{- $keda := include "airflow-k8s.celeryKeda" (dict "root" $ "settings" $settings) | fromJson -}}
+{{- if and $keda.enabled $autoscaling.enabled -}}
+{{- fail (printf "workers.queues.%s.celery.autoscaling.enabled and KEDA (workers.celery.keda.enabled or workers.queues.%s.celery.keda.enabled) both scale the queue's workers; keep one" $queue $queue) -}}
+{{- end -}}
+{{- if and $keda.enabled (gt (int $keda.minReplicaCount) (int $keda.maxReplicaCount)) -}}
+{{- fail (printf "workers.queues.%s: KEDA minReplicaCount (%v) is above maxReplicaCount (%v) (workers.celery.keda or the queue's celery.keda)" $queue $keda.minReplicaCount $keda.maxReplicaCount) -}}
+{{- end -}}
+{{- if and $keda.enabled (not $.Values.postgresql.enabled) (not $keda.connectionSecret) -}}
+{{- fail (printf "workers.celery.keda.connectionSecret is empty while KEDA scales queue %s and postgresql.enabled is false: name a Secret holding a postgresql:// URL of the metadata database (KEDA cannot read the SQLAlchemy URL)" $queue) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Where the data lives. */}}
@@ -59,6 +69,9 @@
 {{- $dags := .Values.dags -}}
 {{- if and (eq $dags.source "persistentVolumeClaim") (not $dags.persistence.existingClaim) -}}
 {{- fail "dags.persistence.existingClaim is empty while dags.source is persistentVolumeClaim: name the claim that holds the DAGs" -}}
+{{- end -}}
+{{- if and (eq $dags.source "gitSync") $dags.gitSync.ssh.keySecret (not (trim $dags.gitSync.ssh.knownHosts)) -}}
+{{- fail "dags.gitSync.ssh.knownHosts is empty while dags.gitSync.ssh.keySecret is set: add the git server's host keys (ssh-keyscan <host>) so git-sync can check whom it talks to" -}}
 {{- end -}}
 {{- if and (eq $dags.source "gitSync") (not $dags.gitSync.repo) -}}
 {{- fail "dags.gitSync.repo is empty while dags.source is gitSync: set the repository URL" -}}

@@ -58,7 +58,8 @@ def inputs_key(recipe: Recipe) -> str:
         "lock": _sha256_file(recipe.lock_path) if recipe.pip_requirements else "",
         "files": {dst: [_sha256_file(FILES / src), mode] for dst, (src, mode) in recipe.files.items()},
         "static": _sha256_file(HERE / recipe.static_binary) if recipe.static_binary else "",
-        "base": "" if recipe.static_binary else rootfs.base_key(),
+        "go": recipe.go_module,
+        "base": rootfs.base_key() if recipe.debian else "",
     }
     return hashlib.sha256(oci.canonical_json(parts)).hexdigest()
 
@@ -134,6 +135,21 @@ def build_static(recipe: Recipe, log: TextIO) -> oci.Descriptor:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
         name = recipe.config.entrypoint[0].lstrip("/")
         content = binary.read_bytes()
+    return _write_archive(recipe, lambda sink: oci.write_files_layer(sink, {name: (content, 0o755)}))
+
+
+def build_go(recipe: Recipe, log: TextIO) -> oci.Descriptor:
+    """An image holding one Go command built from its module (`go install module@version`), static."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["go", "install", "-trimpath", "-ldflags=-s -w", recipe.go_module]
+        # -mod=mod: a module@version install resolves its own go.mod; CGO off makes the binary static.
+        env = {**os.environ, "GOBIN": tmp, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=1800)
+        command = recipe.go_module.split("@", 1)[0].rsplit("/", 1)[-1]
+        content = (Path(tmp) / command).read_bytes()
+    name = recipe.config.entrypoint[0].lstrip("/")
     return _write_archive(recipe, lambda sink: oci.write_files_layer(sink, {name: (content, 0o755)}))
 
 
@@ -238,10 +254,12 @@ def build_one(recipe: Recipe, host: rootfs.ChrootHost | None, relock: bool) -> I
         try:
             if recipe.static_binary:
                 desc = build_static(recipe, log)
+            elif recipe.go_module:
+                desc = build_go(recipe, log)
             else:
                 assert host is not None
                 desc = build_debian(recipe, host, log, relock)
-        except (subprocess.CalledProcessError, OSError) as exc:
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             log.flush()
             tail = "\n".join(log_path.read_text().splitlines()[-40:])
             raise BuildError(f"{recipe.name}: build failed ({exc}); last lines of {log_path}:\n{tail}") from exc
@@ -266,7 +284,7 @@ def build_all(recipes: list[Recipe], args: argparse.Namespace) -> None:
         else:
             print(f"{recipe.name:9} cached            {_human(meta.size):>8}  {recipe.ref}")
     host = None
-    if any(not r.static_binary for r in todo):
+    if any(r.debian for r in todo):
         if os.geteuid() != 0:
             raise BuildError("building Debian images needs root (debootstrap, chroot, mount)")
         host = rootfs.ChrootHost.discover(args.mirror)
@@ -277,7 +295,7 @@ def build_all(recipes: list[Recipe], args: argparse.Namespace) -> None:
     # Builds overlap well: while one image waits on the network or dpkg, the other uses the CPU.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # Longest first, so the short ones fill in beside it.
-        order = sorted(todo, key=lambda r: (not r.pip_requirements, bool(r.static_binary)))
+        order = sorted(todo, key=lambda r: (not r.pip_requirements, not r.debian))
         futures = [pool.submit(build_one, recipe, host, args.relock) for recipe in order]
         errors = [str(f.exception()) for f in futures if f.exception() is not None]
     if errors:

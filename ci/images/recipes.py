@@ -30,6 +30,14 @@ class Recipe:
     files: dict[str, tuple[str, int]] = field(default_factory=dict)
     pip_requirements: tuple[str, ...] = ()
     static_binary: str = ""  # C source under the images dir: image = that one binary, nothing else
+    # `module@version` of a Go command, built by `go install` (CGO off, static): image = that one binary,
+    # at the entrypoint's path, nothing else.
+    go_module: str = ""
+
+    @property
+    def debian(self) -> bool:
+        """Built in a copy of the Debian base (else: one binary, no base)."""
+        return not (self.static_binary or self.go_module)
 
     @property
     def lock_path(self) -> Path:
@@ -53,6 +61,8 @@ AIRFLOW = Recipe(
         # celery 5.7.0 removed celery.backends.database.retry, which providers-celery 3.26.0 imports.
         "celery<5.7",
         "psycopg2-binary",
+        # `[metrics] statsd_on` (chart value statsd.enabled) imports it; the upstream image ships it too.
+        "statsd",
     ),
     files={"/entrypoint": ("airflow-entrypoint.sh", 0o755)},
     script="""\
@@ -151,4 +161,20 @@ PAUSE = Recipe(
     config=ImageConfig(entrypoint=["/pause"], user="65535:65535", working_dir="/"),
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (AIRFLOW, POSTGRES, REDIS, PAUSE)}
+# The chart's default StatsD exporter image (images.statsd), built from the exporter's Go module.
+STATSD_EXPORTER_VERSION = "v0.28.0"
+
+STATSD = Recipe(
+    name="statsd",
+    ref=f"docker.io/prom/statsd-exporter:{STATSD_EXPORTER_VERSION}",
+    go_module=f"github.com/prometheus/statsd_exporter@{STATSD_EXPORTER_VERSION}",
+    # As upstream: the binary at /bin/statsd_exporter, run as nobody.
+    config=ImageConfig(
+        entrypoint=["/bin/statsd_exporter"],
+        user="65534:65534",
+        working_dir="/",
+        labels={"org.opencontainers.image.title": "statsd-exporter stand-in (Go module, static)"},
+    ),
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (AIRFLOW, POSTGRES, REDIS, PAUSE, STATSD)}

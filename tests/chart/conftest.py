@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from .render import NAMESPACE, Manifest, RenderError, helm_template
-from .scenarios import SCENARIOS
+from .scenarios import SCENARIO_ARGS, SCENARIOS
 from .task_pods import TaskPodBuild
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
@@ -23,7 +23,8 @@ UNSCHEMED_KINDS = frozenset({"HTTPRoute"})
 def render_all() -> dict[str, Manifest]:
     """Every scenario rendered once, in parallel: tests assert many things on each render."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {name: pool.submit(helm_template, values) for name, values in SCENARIOS.items()}
+        futures = {name: pool.submit(helm_template, values, extra_args=SCENARIO_ARGS.get(name, ()))
+                   for name, values in SCENARIOS.items()}
         return {name: future.result() for name, future in futures.items()}
 
 

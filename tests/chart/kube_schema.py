@@ -14,6 +14,8 @@ import jsonschema
 from kubernetes_validate.utils import all_versions, major_minor, schema_contents
 from referencing import Registry, Resource
 
+from .crd_schemas import SCHEMAS as CRD_SCHEMAS
+
 
 @functools.cache
 def _definitions(schema_dir: str, version: str) -> Resource[Any]:
@@ -33,6 +35,10 @@ def validator(kind: str, api_version: str, version: str) -> jsonschema.protocols
 
 
 def schema_errors(obj: dict[str, Any], version: str) -> list[str]:
-    """Every way `obj` breaks the strict schema of its kind at `version`."""
-    found = validator(obj["kind"], obj["apiVersion"], version).iter_errors(obj)
+    """Every way `obj` breaks the strict schema of its kind at `version` (custom resources: crd_schemas.py)."""
+    crd = CRD_SCHEMAS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+    if crd is not None:
+        found = jsonschema.Draft202012Validator(crd).iter_errors(obj)
+    else:
+        found = validator(obj["kind"], obj["apiVersion"], version).iter_errors(obj)
     return [f"{error.message} at {list(error.path)}" for error in found]

@@ -101,3 +101,85 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "multi": {"executor": "KubernetesExecutor,CeleryExecutor", "workers": {"queues": QUEUES}},
     "everything": EVERYTHING,
 }
+
+SPREAD = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}]
+SIDECAR = {"name": "sidecar", "image": "example.org/sidecar:1", "securityContext": {
+    "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+NATIVE_SIDECAR = {**SIDECAR, "name": "native-sidecar", "restartPolicy": "Always"}
+USER_LOCAL_SETTINGS = '''\
+from kubernetes.client import models as k8s
+
+__all__ = ["task_policy", "pod_mutation_hook"]
+
+
+def task_policy(task):
+    # Reroutes a queue the chart has no template for; labels every task pod it builds.
+    if task.queue == "no_such_queue":
+        task.queue = "GPU"
+    if "pod_override" not in (task.executor_config or {}):
+        task.executor_config = {**(task.executor_config or {}), "pod_override": k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(labels={"example.org/user-policy": "applied"}))}
+
+
+def pod_mutation_hook(pod):
+    pod.metadata.annotations = {**(pod.metadata.annotations or {}), "example.org/mutated": "yes"}
+'''
+COMPONENT_EXTRAS: dict[str, Any] = {
+    "replicas": 2,
+    "priorityClassName": "airflow-control",
+    "podAnnotations": {"example.org/scrape": "no"},
+    "labels": {"team": "data", "app.kubernetes.io/component": "not-this"},
+    "envFrom": [{"secretRef": {"name": "component-env"}}],
+    "extraContainers": [SIDECAR],
+    "extraInitContainers": [{**SIDECAR, "name": "prepare"}],
+    "extraVolumes": [{"name": "extra", "emptyDir": {}}],
+    "extraVolumeMounts": [{"name": "extra", "mountPath": "/extra"}],
+}
+# Every day-2 value, with the monitoring and KEDA APIs present (SCENARIO_ARGS).
+DAY2: dict[str, Any] = {
+    "executor": "CeleryExecutor,KubernetesExecutor",
+    "priorityClassName": "airflow-default",
+    "topologySpreadConstraints": SPREAD,
+    "airflowLocalSettings": USER_LOCAL_SETTINGS,
+    "extraObjects": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "{{ .Release.Name }}-extra"},
+         "data": {"release": "{{ .Release.Name }}"}},
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: '{{ .Release.Name }}-extra-secret'\n"
+        "stringData:\n  key: value\n",
+    ],
+    "scheduler": {**COMPONENT_EXTRAS, "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}]},
+    "apiServer": {**COMPONENT_EXTRAS, "replicas": 3, "podDisruptionBudget": {"maxUnavailable": "50%"}},
+    "dagProcessor": {**COMPONENT_EXTRAS, "podDisruptionBudget": {"enabled": False}},
+    "triggerer": {"replicas": 1, "envFrom": [{"configMapRef": {"name": "trig-env"}, "prefix": "T_"}]},
+    "dags": {"source": "gitSync", "gitSync": {
+        "repo": "git@example.org:data/dags.git",
+        "ssh": {"keySecret": "git-deploy-key", "knownHosts": "example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA\n"}}},
+    "logs": {"retention": {"days": 7, "intervalSeconds": 600}},
+    "statsd": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+               "extraMappings": [{"match": "airflow.custom.*", "name": "airflow_custom", "labels": {"part": "$1"}}]},
+    "dbClean": {"enabled": True, "retentionDays": 30, "tables": ["dag_run", "xcom"]},
+    "workers": {
+        "priorityClassName": "airflow-tasks",
+        "terminationGracePeriodSeconds": 900,
+        "labels": {"cost-center": "etl"},
+        "podAnnotations": {"example.org/team": "data"},
+        "envFrom": [{"secretRef": {"name": "task-env"}}],
+        "extraContainers": [SIDECAR],
+        "extraInitContainers": [NATIVE_SIDECAR],
+        "celery": {"keda": {"enabled": True, "maxReplicaCount": 4}},
+        "queues": {**QUEUES,
+                   "highmem": {**QUEUES["highmem"], "priorityClassName": "airflow-highmem",
+                               "topologySpreadConstraints": [{"maxSkew": 2, "topologyKey": "kubernetes.io/hostname",
+                                                              "whenUnsatisfiable": "ScheduleAnyway"}],
+                               "celery": {"keda": {"minReplicaCount": 1}}},
+                   "fixed": {"celery": {"replicas": 2, "keda": {"enabled": False}}}},
+    },
+}
+
+SCENARIOS["day2"] = DAY2
+# `helm template` flags per scenario: the APIs a cluster with prometheus-operator and KEDA serves.
+SCENARIO_ARGS: dict[str, tuple[str, ...]] = {
+    "day2": ("--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1",
+             "--api-versions", "keda.sh/v1alpha1", "--api-versions", "keda.sh/v1alpha1/ScaledObject"),
+}

@@ -40,7 +40,10 @@ def _airflow_env(manifest: Manifest, workdir: Path) -> dict[str, str]:
     (airflow_home / "config").mkdir(parents=True)
     templates.mkdir()
     config = manifest.get("ConfigMap", fullname("config"))["data"]
-    (airflow_home / "config" / "airflow_local_settings.py").write_text(config["airflow_local_settings.py"])
+    # airflow_local_settings.py and, with `airflowLocalSettings`, the user's module beside it.
+    for key, text in config.items():
+        if key.endswith(".py"):
+            (airflow_home / "config" / key).write_text(text)
     for key, text in manifest.get("ConfigMap", fullname("pod-templates"))["data"].items():
         (templates / key).write_text(text)
     env = {

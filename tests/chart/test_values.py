@@ -74,6 +74,30 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown ingress key", {"ingress": {"apiServer": {"className": "nginx"}}}, "additional properties 'className'"),
     ("service account with a capital", {"workers": {"serviceAccount": {"name": "Tasks"}}},
      "/workers/serviceAccount/name"),
+    ("KEDA and CPU autoscaling on one queue", {"executor": "CeleryExecutor", "workers": {
+        "celery": {"keda": {"enabled": True}}, "queues": {"etl": {"celery": {"autoscaling": {"enabled": True}}}}}},
+     "workers.queues.etl.celery.autoscaling.enabled and KEDA"),
+    ("KEDA bounds reversed", {"workers": {"queues": {"etl": {"celery": {"keda": {
+        "enabled": True, "minReplicaCount": 5, "maxReplicaCount": 2}}}}}},
+     "workers.queues.etl: KEDA minReplicaCount (5) is above maxReplicaCount (2)"),
+    ("KEDA on an external database without a URL", {
+        "postgresql": {"enabled": False}, "database": {"existingSecret": "db"},
+        "workers": {"celery": {"keda": {"enabled": True}}}}, "workers.celery.keda.connectionSecret is empty"),
+    ("git over SSH without host keys", {"dags": {"source": "gitSync", "gitSync": {
+        "repo": "git@example.org:d.git", "ssh": {"keySecret": "key"}}}}, "dags.gitSync.ssh.knownHosts is empty"),
+    ("PDB percent over 100", {"scheduler": {"podDisruptionBudget": {"maxUnavailable": "150%"}}},
+     "/scheduler/podDisruptionBudget/maxUnavailable"),
+    ("spread without topologyKey", {"topologySpreadConstraints": [{"maxSkew": 1, "whenUnsatisfiable": "Never"}]},
+     "/topologySpreadConstraints/0"),
+    ("priority class with capitals", {"workers": {"queues": {"gpu": {"priorityClassName": "High"}}}},
+     "/workers/queues/gpu/priorityClassName"),
+    ("envFrom naming nothing", {"apiServer": {"envFrom": [{"prefix": "X_"}]}}, "/apiServer/envFrom/0"),
+    ("extra container without image", {"triggerer": {"extraContainers": [{"name": "s"}]}},
+     "/triggerer/extraContainers/0"),
+    ("statsd prefix with dots", {"statsd": {"prefix": "air.flow"}}, "/statsd/prefix"),
+    ("db clean retention zero", {"dbClean": {"retentionDays": 0}}, "/dbClean/retentionDays"),
+    ("log retention interval too short", {"logs": {"retention": {"intervalSeconds": 1}}},
+     "/logs/retention/intervalSeconds"),
 ]
 
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 
+from .conftest import KUBERNETES_VERSIONS
 from .kube_schema import schema_errors
 from .render import NAMESPACE, RenderError, helm_template
+from .scenarios import SCENARIO_ARGS
 from .values_space import VALUES
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -31,14 +33,16 @@ def _check_refusal(message: str) -> None:
 
 
 def _check_manifests(values: dict[str, Any]) -> None:
-    manifest = helm_template(values)
+    # With the prometheus-operator and KEDA APIs present, so their objects are rendered and checked too.
+    manifest = helm_template(values, extra_args=SCENARIO_ARGS["day2"])
     objects = list(manifest.objects) + [
         {**pod, "metadata": {**pod["metadata"], "namespace": NAMESPACE}}
         for pod in manifest.task_pod_templates().values()
     ]
     for obj in objects:
-        errors = schema_errors(obj, "1.35.0")
-        assert not errors, f"{obj['kind']}/{obj['metadata'].get('name')} is invalid: {errors}"
+        for version in KUBERNETES_VERSIONS:
+            errors = schema_errors(obj, version)
+            assert not errors, f"{obj['kind']}/{obj['metadata'].get('name')} is invalid at {version}: {errors}"
 
 
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,

@@ -23,7 +23,17 @@ def test_refs_are_fully_qualified() -> None:
         "docker.io/library/postgres:15",
         "docker.io/library/redis:7",
         "registry.k8s.io/pause:3.10",
+        "docker.io/prom/statsd-exporter:v0.28.0",
     }
+
+
+def test_statsd_exporter_is_the_charts_default_image() -> None:
+    import yaml
+
+    images = yaml.safe_load((IMAGES_DIR.parents[1] / "chart" / "values.yaml").read_text())["images"]["statsd"]
+    assert recipes.STATSD.ref == f"docker.io/{images['repository']}:{images['tag']}"
+    assert recipes.STATSD.go_module.endswith(f"@{images['tag']}")
+    assert not recipes.STATSD.debian and build.inputs_key(recipes.STATSD) != build.inputs_key(recipes.PAUSE)
 
 
 def test_airflow_config_matches_upstream_image() -> None:
@@ -74,6 +84,7 @@ def test_airflow_lock_pins_what_the_project_needs() -> None:
     for provider in ("postgres", "redis", "standard", "fab", "git"):
         assert f"apache-airflow-providers-{provider}" in pins
     assert "psycopg2-binary" in pins
+    assert "statsd" in pins, "[metrics] statsd_on (chart value statsd.enabled) imports it"
 
 
 def test_cache_key_follows_inputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
