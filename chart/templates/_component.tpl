@@ -1,6 +1,7 @@
 {{/* One Airflow component Deployment (scheduler, api-server, dag-processor, triggerer). Arguments:
      root, component, settings (its values block), args, serviceAccount, ports, readiness, liveness,
-     dags (mount DAGs), podTemplates (mount task pod templates), annotations. */}}
+     dags (mount DAGs), podTemplates (mount task pod templates), annotations, jwt (gets the JWT signing
+     secret). */}}
 {{- define "airflow-k8s.componentDeployment" -}}
 {{- $root := .root -}}
 {{- $settings := .settings -}}
@@ -11,7 +12,7 @@ metadata:
   name: {{ include "airflow-k8s.componentName" . }}
   labels: {{- include "airflow-k8s.labels" . | nindent 4 }}
 spec:
-  replicas: {{ $settings.replicas }}
+  replicas: {{ int64 $settings.replicas }}
   selector:
     matchLabels: {{- include "airflow-k8s.selectorLabels" . | nindent 6 }}
   template:
@@ -25,7 +26,7 @@ spec:
         {{- end }}
     spec:
       {{- if .serviceAccount }}
-      serviceAccountName: {{ .serviceAccount }}
+      serviceAccountName: {{ .serviceAccount | quote }}
       {{- else }}
       automountServiceAccountToken: false
       {{- end }}
@@ -46,10 +47,13 @@ spec:
         {{- include "airflow-k8s.waitForMigrations" $root | nindent 8 }}
       containers:
         - name: {{ .component }}
-          image: {{ include "airflow-k8s.airflowImage" $root }}
-          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy }}
+          image: {{ include "airflow-k8s.airflowImage" $root | quote }}
+          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy | quote }}
           args: {{- toYaml .args | nindent 12 }}
           env: {{- include "airflow-k8s.airflowEnv" $root | nindent 12 }}
+            {{- if .jwt }}
+            {{- include "airflow-k8s.jwtEnv" $root | nindent 12 }}
+            {{- end }}
           {{- with .ports }}
           ports: {{- toYaml . | nindent 12 }}
           {{- end }}
