@@ -167,6 +167,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 # The image's entrypoint would first poll the DB; components wait for migrations in an init container instead.
 - name: CONNECTION_CHECK_MAX_COUNT
   value: "0"
+# Read by airflow_local_settings.pod_mutation_hook: task pods may not run as these accounts.
+- name: AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS
+  value: {{ list (include "airflow-k8s.componentName" (dict "root" . "component" "scheduler")) (include "airflow-k8s.componentName" (dict "root" . "component" "executor-switch")) | join "," | quote }}
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   valueFrom:
     secretKeyRef:
