@@ -43,7 +43,8 @@ def _airflow_env(manifest: Manifest, workdir: Path) -> dict[str, str]:
     (airflow_home / "config" / "airflow_local_settings.py").write_text(config["airflow_local_settings.py"])
     for key, text in manifest.get("ConfigMap", fullname("pod-templates"))["data"].items():
         (templates / key).write_text(text)
-    scheduler_env = manifest.get("Deployment", fullname("scheduler"))["spec"]["template"]["spec"]["containers"][0]["env"]
+    scheduler = manifest.get("Deployment", fullname("scheduler"))["spec"]["template"]["spec"]
+    scheduler_env = scheduler["containers"][0]["env"]
     env = {
         **os.environ,
         **{e["name"]: e["value"] for e in scheduler_env if e["name"] == "AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS"},
