@@ -72,6 +72,13 @@
 {{- if has ".." (splitList "/" $dags.persistence.subPath) -}}
 {{- fail (printf "dags.persistence.subPath: %q climbs out of the claim with '..'; name a folder inside it" $dags.persistence.subPath) -}}
 {{- end -}}
+{{- range $field := list "configMapMounts" "secretMounts" -}}
+{{- range $name, $_ := get $w $field -}}
+{{- if not (and (le (len $name) 253) (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $name)) -}}
+{{- fail (printf "workers.%s: %q is not a Kubernetes object name (lower case letters, digits, '-' and '.'); name the existing %s" $field $name (ternary "ConfigMap" "Secret" (eq $field "configMapMounts"))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- include "airflow-k8s.validate.names" . -}}
 {{- include "airflow-k8s.validate.config" . -}}
 {{- include "airflow-k8s.validate.executorSwitch" . -}}
@@ -108,14 +115,14 @@
     "celery.result_backend" "env with valueFrom.secretKeyRef (AIRFLOW__CELERY__RESULT_BACKEND)" -}}
 {{- range $section, $keys := default (dict) .Values.config -}}
 {{- if not (regexMatch "^[A-Za-z0-9_.-]+$" $section) -}}
-{{- fail (printf "config.%s: a section name holds only letters, digits, '_', '.' and '-'" $section) -}}
+{{- fail (printf "config.%q: a section name holds only letters, digits, '_', '.' and '-'" $section) -}}
 {{- end -}}
 {{- range $key, $value := $keys -}}
 {{- $path := printf "%s.%s" $section $key -}}
 {{- if not (regexMatch "^[A-Za-z0-9_.-]+$" $key) -}}
-{{- fail (printf "config.%s: a key name holds only letters, digits, '_', '.' and '-'" $path) -}}
+{{- fail (printf "config.%s.%q: a key name holds only letters, digits, '_', '.' and '-'" $section $key) -}}
 {{- end -}}
-{{- if regexMatch "[\x00-\x1f\x7f]" (toString $value) -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f\\x{85}\\x{2028}\\x{2029}]" (toString $value) -}}
 {{- fail (printf "config.%s: the value holds a newline or another control character; airflow.cfg takes one line per key (for a multi-line value use env AIRFLOW__%s__%s)" $path (upper $section) (upper $key)) -}}
 {{- end -}}
 {{- with get $owned (lower $path) -}}
