@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,18 @@ class Case:
     def dotted(self) -> str:
         return ".".join(self.path)
 
-    def values(self) -> dict[str, Any]:
-        values = _merge(EVERYTHING, next((mode for prefix, mode in MODES if self.path[:len(prefix)] == prefix), {}))
+    @property
+    def mode(self) -> dict[str, Any]:
+        return next((mode for prefix, mode in MODES if self.path[:len(prefix)] == prefix), {})
+
+    def payload_values(self) -> dict[str, Any]:
         leaf: Any = {self.payload: KEYED_MAPS[self.path]} if self.where == "key" else self.payload
         for key in reversed(self.path):
             leaf = {key: leaf}
-        return _merge(values, leaf)
+        return leaf
+
+    def values(self) -> dict[str, Any]:
+        return _merge(_merge(EVERYTHING, self.mode), self.payload_values())
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -176,8 +183,35 @@ def render(case: Case) -> Outcome:
         manifest = helm_template(case.values())
     except RenderError as refused:
         return Outcome(case, refused=str(refused))
-    mode = next((mode for prefix, mode in MODES if case.path[:len(prefix)] == prefix), {})
-    return Outcome(case, manifest=manifest, baseline=_baseline(json.dumps(_merge(EVERYTHING, mode), sort_keys=True)))
+    return Outcome(case, manifest=manifest,
+                   baseline=_baseline(json.dumps(_merge(EVERYTHING, case.mode), sort_keys=True)))
+
+
+def render_many(cases: list[Case], pool: Executor) -> list[Outcome]:
+    """Every case's outcome, fast: the cases sharing a payload and a mode are first rendered together, and a
+    case whose own path the schema names in that refusal is refused (schema checks are per value); the
+    rest render one by one."""
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(json.dumps([repr(case.payload), case.where, case.mode], sort_keys=True), []).append(case)
+
+    def together(group: list[Case]) -> tuple[list[Outcome], list[Case]]:
+        values = _merge(EVERYTHING, group[0].mode)
+        for case in group:
+            values = _merge(values, case.payload_values())
+        try:
+            helm_template(values)
+        except RenderError as refused:
+            message = str(refused)
+            named = [c for c in group if c.where == "value" and f"at '/{'/'.join(c.path)}'" in message]
+            return [Outcome(c, refused=message) for c in named], [c for c in group if c not in named]
+        return [], group
+
+    outcomes, alone = [], []
+    for done, left in pool.map(together, groups.values()):
+        outcomes += done
+        alone += left
+    return outcomes + list(pool.map(render, alone))
 
 
 def refusal_problems(outcome: Outcome) -> list[str]:
