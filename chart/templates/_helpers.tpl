@@ -451,6 +451,16 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end }}
 {{- end -}}
 
+{{/* The namespaces of workers.namespaces with the release's first, as a JSON list; empty without
+     multiNamespaceMode or without a list (then the scheduler's rights are cluster-wide). */}}
+{{- define "airflow-k8s.taskNamespaces" -}}
+{{- $out := list -}}
+{{- if and .Values.workers.multiNamespaceMode .Values.workers.namespaces -}}
+{{- $out = prepend (without .Values.workers.namespaces .Release.Namespace) .Release.Namespace | uniq -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
 {{/* Airflow configuration ------------------------------------------------------------------------- */}}
 
 {{/* The chart's settings, section -> key -> value; `config` in values is merged over these. */}}
@@ -483,6 +493,10 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "async_pod_creation" (ternary "True" "False" .Values.workers.asyncPodCreation)
       "pod_creation_max_concurrency" (toString (int64 .Values.workers.podCreationConcurrency))
       "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
+{{- $namespaces := include "airflow-k8s.taskNamespaces" . | fromJsonArray -}}
+{{- if $namespaces -}}
+{{- $_ := set $cfg.kubernetes_executor "multi_namespace_mode_namespace_list" (join "," $namespaces) -}}
+{{- end -}}
 {{- end -}}
 {{- if has "CeleryExecutor" $executors -}}
 {{- $_ := set $cfg "celery" (dict

@@ -80,6 +80,18 @@
 {{- end -}}
 {{- end -}}
 {{- include "airflow-k8s.validate.names" . -}}
+{{- $np := .Values.networkPolicy -}}
+{{- if and $np.enabled (has "KubernetesExecutor" $requested) -}}
+{{- if and (eq $dags.source "gitSync") (not $np.gitSyncEgress) -}}
+{{- fail "networkPolicy.gitSyncEgress is empty while networkPolicy.enabled is true and dags.source is gitSync: task pods clone the DAGs in an init container; allow the git host, e.g. networkPolicy.gitSyncEgress: [{ports: [{port: 443, protocol: TCP}]}]" -}}
+{{- end -}}
+{{- if and .Values.logs.remote.enabled (not $np.remoteLoggingEgress) -}}
+{{- fail "networkPolicy.remoteLoggingEgress is empty while networkPolicy.enabled and logs.remote.enabled are true: task pods upload their logs; allow the log store, e.g. networkPolicy.remoteLoggingEgress: [{ports: [{port: 443, protocol: TCP}]}]" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $w.namespaces (not $w.multiNamespaceMode) -}}
+{{- fail "workers.namespaces is set while workers.multiNamespaceMode is false: set workers.multiNamespaceMode=true, or clear workers.namespaces" -}}
+{{- end -}}
 {{- include "airflow-k8s.validate.config" . -}}
 {{- include "airflow-k8s.validate.executorSwitch" . -}}
 {{- include "airflow-k8s.validate.secrets" . -}}

@@ -80,7 +80,8 @@ EVERYTHING: dict[str, Any] = {
     "postgresql": {"persistence": {"enabled": True, "storageClassName": "fast"}},
     "logs": {"persistence": {"enabled": True, "storageClassName": "shared"},
              "remote": {"enabled": True, "baseLogFolder": "s3://bucket/logs", "connId": "aws"}},
-    "networkPolicy": {"enabled": True},
+    "networkPolicy": {"enabled": True, "gitSyncEgress": [{"ports": [{"port": 443}]}],
+                      "remoteLoggingEgress": [{"ports": [{"port": 443}]}]},
     "tests": {"dagId": "example"},
 }
 # Values only read in another mode: (path prefix, the values that turn it on).
