@@ -87,9 +87,10 @@ def test_git_egress_reaches_the_task_pod_policy() -> None:
 def test_multi_namespace_mode_with_a_list_gets_one_role_per_namespace() -> None:
     manifest = render("multi-namespace")
     assert not manifest.of_kind("ClusterRole") and not manifest.of_kind("ClusterRoleBinding")
-    launchers = [r for r in manifest.of_kind("Role") if r["metadata"]["name"] == fullname("scheduler-pod-launcher")]
+    launcher = fullname("scheduler-pod-launcher")
+    launchers = [r for r in manifest.of_kind("Role") if r["metadata"]["name"] == launcher]
     assert sorted(r["metadata"]["namespace"] for r in launchers) == ["airflow", "team-a"]
-    bindings = [b for b in manifest.of_kind("RoleBinding") if b["roleRef"]["name"] == fullname("scheduler-pod-launcher")]
+    bindings = [b for b in manifest.of_kind("RoleBinding") if b["roleRef"]["name"] == launcher]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["airflow", "team-a"]
     cfg = manifest.get("ConfigMap", fullname("config"))["data"]["airflow.cfg"]
     assert "multi_namespace_mode_namespace_list = airflow,team-a" in cfg
