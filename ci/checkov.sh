@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs checkov (own venv under .tools, it pins libraries Airflow also uses) on the rendered defaults, Celery and multi-executor renders.
+# Runs checkov (own venv under .tools, it pins libraries Airflow also uses) on the rendered defaults, Celery
+# and multi-executor renders.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.tools/checkov"
