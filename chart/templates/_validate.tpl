@@ -79,6 +79,14 @@
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- $volumes := list "config" "logs" "dags" "tmp" -}}
+{{- range $w.extraVolumes -}}
+{{- $name := toString (default "" .name) -}}
+{{- if has $name $volumes -}}
+{{- fail (printf "workers.extraVolumes: the name %q is used twice or by the chart (config, logs, dags, tmp); rename the volume" $name) -}}
+{{- end -}}
+{{- $volumes = append $volumes $name -}}
+{{- end -}}
 {{- include "airflow-k8s.validate.names" . -}}
 {{- $np := .Values.networkPolicy -}}
 {{- if and $np.enabled (has "KubernetesExecutor" $requested) -}}

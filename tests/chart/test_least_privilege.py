@@ -140,3 +140,10 @@ def test_executor_switch_refusals(values: dict[str, Any], extra: tuple[str, ...]
 def test_a_switch_renders_as_an_upgrade() -> None:
     manifest = helm_template({"executorSwitch": {"fromExecutors": "CeleryExecutor"}}, extra_args=("--is-upgrade",))
     assert fullname("executor-switch-drain") in manifest.names("Job")
+
+
+@pytest.mark.parametrize("volumes", [[{"name": "tmp", "emptyDir": {}}],
+                                     [{"name": "a", "emptyDir": {}}, {"name": "a", "emptyDir": {}}]])
+def test_extra_volumes_cannot_share_a_name(volumes: list[dict[str, Any]]) -> None:
+    with pytest.raises(RenderError, match="workers.extraVolumes: the name"):
+        helm_template({"workers": {"extraVolumes": volumes}})
