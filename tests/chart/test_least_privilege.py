@@ -145,5 +145,5 @@ def test_a_switch_renders_as_an_upgrade() -> None:
 @pytest.mark.parametrize("volumes", [[{"name": "tmp", "emptyDir": {}}],
                                      [{"name": "a", "emptyDir": {}}, {"name": "a", "emptyDir": {}}]])
 def test_extra_volumes_cannot_share_a_name(volumes: list[dict[str, Any]]) -> None:
-    with pytest.raises(RenderError, match="workers.extraVolumes: the name"):
+    with pytest.raises(RenderError, match=r"workers\.extraVolumes: the name"):
         helm_template({"workers": {"extraVolumes": volumes}})
