@@ -68,5 +68,6 @@ bench: install ## speed figures: chart render and render suite, hook hand-over, 
 	$(PY) tests/bench/bench_hooks.py
 	$(PY) tests/bench/bench_launch_rate.py
 
-fuzz: ## the values property test at 1,000 examples (the suite runs 150)
-	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/chart/test_values_fuzz.py -q
+fuzz: ## the values property tests at 1,000 examples (the suite runs 150 and 40), every hostile payload
+	FUZZ_EXAMPLES=1000 HOSTILE_EXAMPLES=1000 HOSTILE_PAYLOADS=all $(PY) -m pytest tests/chart/test_values_fuzz.py \
+		tests/chart/test_values_hostile.py -q
