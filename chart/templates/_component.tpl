@@ -21,6 +21,9 @@ spec:
       annotations:
         # Restart on config changes: Airflow reads its config only at start.
         checksum/config: {{ include "airflow-k8s.airflowCfg" $root | sha256sum }}
+        {{- with include "airflow-k8s.brokerChecksum" $root }}
+        checksum/broker: {{ . | quote }}
+        {{- end }}
         {{- with .annotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

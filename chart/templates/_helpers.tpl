@@ -157,6 +157,26 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- urlquery . | replace "+" "%20" -}}
 {{- end -}}
 
+{{/* The in-chart Redis password: redis.password, else the one in the live broker Secret (kept across upgrades),
+     else a new random one (offline renders that would generate one are refused in _validate.tpl). The first
+     call stores it under .Values.redis._generated, so the Secret and the checksums of one render agree. */}}
+{{- define "airflow-k8s.redisPassword" -}}
+{{- if not (hasKey .Values.redis "_generated") -}}
+{{- $live := (lookup "v1" "Secret" .Release.Namespace (include "airflow-k8s.brokerSecretName" .)).data | default dict -}}
+{{- $_ := set .Values.redis "_generated" (.Values.redis.password | default (get $live "password" | b64dec) | default (randAlphaNum 32)) -}}
+{{- end -}}
+{{- .Values.redis._generated -}}
+{{- end -}}
+
+{{/* Changes when the broker password changes: on the pods that hold the broker URL in their environment, so
+     they restart with the new one. Empty without the in-chart Redis. */}}
+{{- define "airflow-k8s.brokerChecksum" -}}
+{{- $executors := include "airflow-k8s.executors" . | fromJsonArray -}}
+{{- if and (has "CeleryExecutor" $executors) .Values.redis.enabled -}}
+{{- include "airflow-k8s.redisPassword" . | sha256sum | trunc 16 -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "airflow-k8s.brokerSecretKey" -}}
 {{- if .Values.redis.enabled -}}connection{{- else -}}{{- .Values.celery.brokerSecretKey -}}{{- end -}}
 {{- end -}}

@@ -5,6 +5,7 @@ JWT secret goes, the Redis password, and renders the chart refuses (offline secr
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any
 
 import pytest
@@ -147,3 +148,14 @@ def test_a_switch_renders_as_an_upgrade() -> None:
 def test_extra_volumes_cannot_share_a_name(volumes: list[dict[str, Any]]) -> None:
     with pytest.raises(RenderError, match=r"workers\.extraVolumes: the name"):
         helm_template({"workers": {"extraVolumes": volumes}})
+
+
+def test_pods_holding_the_broker_url_restart_with_a_new_password() -> None:
+    manifest = render("celery-policies")
+    checksums: dict[str, str | None] = {}
+    for obj in manifest.of_kind("Deployment"):
+        annotations = obj["spec"]["template"]["metadata"].get("annotations", {})
+        checksums[obj["metadata"]["name"]] = annotations.get("checksum/broker", annotations.get("checksum/auth"))
+    password = manifest.get("Secret", fullname("broker"))["stringData"]["password"]
+    expected = hashlib.sha256(password.encode()).hexdigest()[:16]
+    assert set(checksums.values()) == {expected}, checksums
