@@ -148,11 +148,18 @@
 {{- with get $owned (lower $path) -}}
 {{- fail (printf "config.%s is set by the chart; remove it and use %s" $path .) -}}
 {{- end -}}
+{{- /* `<option>_cmd` and `<option>_secret` of a secret option name where Airflow fetches it from (a command,
+       the secrets backend): not secrets themselves. */}}
+{{- $base := regexReplaceAll "_(cmd|secret)$" (lower $key) "" -}}
+{{- $generic := "(password|_secret$|secret_key$|_token$|_conn$)" -}}
+{{- $indirection := and (ne $base (lower $key)) (or (hasKey $secrets (printf "%s.%s" (lower $section) $base)) (regexMatch $generic $base)) -}}
+{{- if not $indirection -}}
 {{- with get $secrets (lower $path) -}}
 {{- fail (printf "config.%s is a secret and config lands in a ConfigMap; remove it and use %s" $path .) -}}
 {{- end -}}
-{{- if regexMatch "(password|_secret$|secret_key$|_token$|_conn$)" (lower $key) -}}
-{{- fail (printf "config.%s looks like a secret and config lands in a ConfigMap; remove it and set env AIRFLOW__%s__%s with valueFrom.secretKeyRef" $path (upper $section) (upper $key)) -}}
+{{- if regexMatch $generic (lower $key) -}}
+{{- fail (printf "config.%s looks like a secret and config lands in a ConfigMap; remove it and set env AIRFLOW__%s__%s with valueFrom.secretKeyRef (or config.%s.%s_secret / %s_cmd)" $path (upper $section) (upper $key) $section $key $key) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -159,3 +159,25 @@ def test_pods_holding_the_broker_url_restart_with_a_new_password() -> None:
     password = manifest.get("Secret", fullname("broker"))["stringData"]["password"]
     expected = hashlib.sha256(password.encode()).hexdigest()[:16]
     assert set(checksums.values()) == {expected}, checksums
+
+
+@pytest.mark.parametrize(("config", "named"), [
+    ({"core": {"fernet_key": "k"}}, r"config\.core\.fernet_key is a secret .* use secrets\.existingSecret"),
+    ({"database": {"sql_alchemy_conn": "postgresql://u:p@h/d"}}, r"config\.database\.sql_alchemy_conn .* database\."),
+    ({"smtp": {"smtp_password": "p"}}, r"config\.smtp\.smtp_password looks like a secret"),
+    ({"core": {"executor": "CeleryExecutor"}}, r"config\.core\.executor is set by the chart; .* use executor"),
+    ({"kubernetes_executor": {"namespace": "x"}}, r"config\.kubernetes_executor\.namespace is set by the chart"),
+    ({"core": {"simple_auth_manager_all_admins": "True"}}, r"config\.core\.simple_auth_manager_all_admins"),
+    ({"core": {"x": "a\nb"}}, r"config\.core\.x: the value holds a newline"),
+])
+def test_config_refusals_name_the_key_and_the_way(config: dict[str, Any], named: str) -> None:
+    with pytest.raises(RenderError, match=named):
+        helm_template({"config": config})
+
+
+def test_config_may_name_where_a_secret_comes_from() -> None:
+    manifest = helm_template({"config": {"database": {"sql_alchemy_conn_cmd": "cat /run/db-url"},
+                                         "core": {"fernet_key_secret": "fernet", "parallelism": "100%"}}})
+    cfg = manifest.get("ConfigMap", fullname("config"))["data"]["airflow.cfg"]
+    assert "sql_alchemy_conn_cmd = cat /run/db-url" in cfg and "fernet_key_secret = fernet" in cfg
+    assert "parallelism = 100%%" in cfg
