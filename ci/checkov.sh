@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs checkov (own venv under .tools, it pins libraries Airflow also uses) on the rendered defaults.
+# Runs checkov (own venv under .tools, it pins libraries Airflow also uses) on the rendered defaults, Celery
+# and multi-executor renders.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.tools/checkov"
@@ -9,5 +10,15 @@ if [ ! -x "$venv/bin/checkov" ]; then
 fi
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
-"$root/.tools/bin/helm" template airflow "$root/chart" --namespace airflow > "$rendered/defaults.yaml"
-"$venv/bin/checkov" --config-file "$root/ci/checkov.yaml" -f "$rendered/defaults.yaml"
+# The defaults, Celery, and both executors at once with NetworkPolicies on. `secrets.renderOffline`: this
+# render is never applied, so freshly generated secrets are fine.
+render() {
+  "$root/.tools/bin/helm" template airflow "$root/chart" --namespace airflow --set secrets.renderOffline=true "$@"
+}
+render > "$rendered/defaults.yaml"
+render --set executor=CeleryExecutor > "$rendered/celery.yaml"
+render --set executor=KubernetesExecutor,CeleryExecutor --set networkPolicy.enabled=true > "$rendered/multi.yaml"
+for file in defaults celery multi; do
+  echo "checkov: $file"
+  "$venv/bin/checkov" --config-file "$root/ci/checkov.yaml" -f "$rendered/$file.yaml"
+done

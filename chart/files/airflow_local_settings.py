@@ -7,8 +7,14 @@ policy writes the queue's template into the task's `executor_config` when the DA
 
 The user's own local settings (the chart's `airflowLocalSettings`, mounted beside this file as
 `user_airflow_local_settings.py`) run together with this policy: their `task_policy` first, then the queue
-routing on the queue it left; every other name they export is exported from here, as Airflow would have
-taken it from their own `airflow_local_settings.py`.
+routing on the queue it left; their `pod_mutation_hook` first, then the account check below; every other
+name they export is exported from here, as Airflow would have taken it from their own
+`airflow_local_settings.py`.
+
+`pod_mutation_hook` refuses a task pod that would run as one of the chart's privileged ServiceAccounts
+(the scheduler's, which may create pods, and the executor-switch hooks'), named in the environment variable
+AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS: a `pod_override` or `pod_template_file` cannot hand user code the
+scheduler's rights. The executor fails such a task with the reason in the scheduler log.
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ import logging
 import os
 from types import ModuleType
 from typing import Any
+
+PROTECTED_ACCOUNTS_ENV = "AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS"
+# The chart's own hooks: the user's run first, then the chart's (neither replaces the other).
+_CHART_HOOKS = ("task_policy", "pod_mutation_hook")
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +53,7 @@ def _exported_names(module: ModuleType) -> list[str]:
     names = getattr(module, "__all__", None)
     if names is None:
         names = [name for name in vars(module) if not name.startswith("__")]
-    return [name for name in names if name != "task_policy"]
+    return [name for name in names if name not in _CHART_HOOKS]
 
 
 def _queue_template(queue: str) -> str | None:
@@ -75,11 +85,12 @@ def _route_to_queue_template(task: Any) -> None:
 
 _user = _load_user_settings(_USER_SETTINGS)
 _user_task_policy = getattr(_user, "task_policy", None)
+_user_pod_mutation_hook = getattr(_user, "pod_mutation_hook", None)
 _user_names = _exported_names(_user) if _user is not None else []
 # The user's names go into this module; the chart's private helpers are never replaced.
 globals().update({name: getattr(_user, name) for name in _user_names
                   if not (name.startswith("_") and name in globals())})
-__all__ = ["task_policy", *_user_names]
+__all__ = [*_CHART_HOOKS, *_user_names]
 
 
 def task_policy(task: Any) -> None:
@@ -87,3 +98,29 @@ def task_policy(task: Any) -> None:
     if _user_task_policy is not None:
         _user_task_policy(task)
     _route_to_queue_template(task)
+
+
+def _protected_accounts() -> set[str]:
+    return {name.strip() for name in os.environ.get(PROTECTED_ACCOUNTS_ENV, "").split(",") if name.strip()}
+
+
+def pod_mutation_hook(pod: Any) -> None:
+    """The user's pod_mutation_hook (if any), then refuse a task pod that would run as a protected
+    ServiceAccount (see module docstring) — also one the user's hook set.
+
+    Example: a `pod_override` with `service_account_name="<release>-airflow-k8s-scheduler"` fails the task.
+    """
+    if _user_pod_mutation_hook is not None:
+        _user_pod_mutation_hook(pod)
+    spec = getattr(pod, "spec", None)
+    if spec is None:
+        return
+    protected = _protected_accounts()
+    for field in ("service_account_name", "service_account"):
+        account = getattr(spec, field, None)
+        if account in protected:
+            raise PermissionError(
+                f"task pod {getattr(pod.metadata, 'name', '?')} asks for ServiceAccount {account!r} "
+                f"(spec.{field}), which belongs to an Airflow component: task pods run as the account of the "
+                "chart's pod template; give extra rights to that account instead"
+            )

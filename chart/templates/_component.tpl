@@ -2,9 +2,9 @@
      root, component, settings (its values block: replicas, resources, placement, serviceAccount), args,
      ports, readiness, liveness, dags (mount DAGs), podTemplates (mount task pod templates), annotations,
      initContainers, volumes, volumeMounts (the chart's own extra lists), logGroomer (run the log-groomer
-     sidecar when logs.retention.enabled). Every user extra (labels, podAnnotations, envFrom,
-     extraContainers, extraInitContainers, extraVolumes, extraVolumeMounts, priorityClassName,
-     topologySpreadConstraints) is read from `settings` here, once for all components. */}}
+     sidecar when logs.retention.enabled), jwt (gets the JWT signing secret). Every user extra (labels,
+     podAnnotations, envFrom, extraContainers, extraInitContainers, extraVolumes, extraVolumeMounts,
+     priorityClassName, topologySpreadConstraints) is read from `settings` here, once for all components. */}}
 {{- define "airflow-k8s.componentDeployment" -}}
 {{- $root := .root -}}
 {{- $settings := .settings -}}
@@ -19,7 +19,7 @@ metadata:
   name: {{ include "airflow-k8s.componentName" . }}
   labels: {{- $labels | nindent 4 }}
 spec:
-  replicas: {{ $settings.replicas }}
+  replicas: {{ int64 $settings.replicas }}
   selector:
     matchLabels: {{- include "airflow-k8s.selectorLabels" . | nindent 6 }}
   template:
@@ -28,6 +28,9 @@ spec:
       annotations:
         # Restart on config changes: Airflow reads its config only at start.
         checksum/config: {{ include "airflow-k8s.configChecksum" $root }}
+        {{- with include "airflow-k8s.brokerChecksum" $root }}
+        checksum/broker: {{ . | quote }}
+        {{- end }}
         {{- with .annotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -51,7 +54,7 @@ spec:
       affinity: {{- toYaml . | nindent 8 }}
       {{- end }}
       {{- with $extras.priorityClassName }}
-      priorityClassName: {{ . }}
+      priorityClassName: {{ . | quote }}
       {{- end }}
       {{- with $extras.topologySpreadConstraints }}
       topologySpreadConstraints: {{- toYaml . | nindent 8 }}
@@ -66,10 +69,13 @@ spec:
         {{- end }}
       containers:
         - name: {{ .component }}
-          image: {{ include "airflow-k8s.airflowImage" $root }}
-          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy }}
+          image: {{ include "airflow-k8s.airflowImage" $root | quote }}
+          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy | quote }}
           args: {{- toYaml .args | nindent 12 }}
           env: {{- include "airflow-k8s.airflowEnv" $root | nindent 12 }}
+            {{- if .jwt }}
+            {{- include "airflow-k8s.jwtEnv" $root | nindent 12 }}
+            {{- end }}
           {{- with $settings.envFrom }}
           envFrom: {{- toYaml . | nindent 12 }}
           {{- end }}

@@ -24,8 +24,8 @@
 
 {{/* Labels: one place for the app.kubernetes.io set. The chart version never enters selectors. */}}
 {{- define "airflow-k8s.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "airflow-k8s.name" .root }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ include "airflow-k8s.name" .root | quote }}
+app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
@@ -109,6 +109,14 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- include "airflow-k8s.componentName" (dict "root" . "component" "executor-state") -}}
 {{- end -}}
 
+{{/* "true" when the render can read the cluster (`helm install/upgrade`, `--dry-run=server`), empty under
+     `helm template`, `helm lint` and Argo CD, where `lookup` returns an empty map. Listing Secrets in the
+     release namespace needs no right Helm itself lacks (it stores releases as Secrets), and a real list,
+     even an empty one, has `items`. */}}
+{{- define "airflow-k8s.clusterReachable" -}}
+{{- if hasKey (lookup "v1" "Secret" .Release.Namespace "") "items" -}}true{{- end -}}
+{{- end -}}
+
 {{/* Images and shared container pieces ------------------------------------------------------------ */}}
 
 {{- define "airflow-k8s.airflowImage" -}}
@@ -143,6 +151,32 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- end -}}
 
+{{/* One part of a URL's user info, percent-encoded (`p@ss/w:rd#1` -> `p%40ss%2Fw%3Ard%231`); a space becomes
+     %20, not the query form's `+`, which a URL parser would keep as a plus. */}}
+{{- define "airflow-k8s.urlUserInfo" -}}
+{{- urlquery . | replace "+" "%20" -}}
+{{- end -}}
+
+{{/* The in-chart Redis password: redis.password, else the one in the live broker Secret (kept across upgrades),
+     else a new random one (offline renders that would generate one are refused in _validate.tpl). The first
+     call stores it under .Values.redis._generated, so the Secret and the checksums of one render agree. */}}
+{{- define "airflow-k8s.redisPassword" -}}
+{{- if not (hasKey .Values.redis "_generated") -}}
+{{- $live := (lookup "v1" "Secret" .Release.Namespace (include "airflow-k8s.brokerSecretName" .)).data | default dict -}}
+{{- $_ := set .Values.redis "_generated" (.Values.redis.password | default (get $live "password" | b64dec) | default (randAlphaNum 32)) -}}
+{{- end -}}
+{{- .Values.redis._generated -}}
+{{- end -}}
+
+{{/* Changes when the broker password changes: on the pods that hold the broker URL in their environment, so
+     they restart with the new one. Empty without the in-chart Redis. */}}
+{{- define "airflow-k8s.brokerChecksum" -}}
+{{- $executors := include "airflow-k8s.executors" . | fromJsonArray -}}
+{{- if and (has "CeleryExecutor" $executors) .Values.redis.enabled -}}
+{{- include "airflow-k8s.redisPassword" . | sha256sum | trunc 16 -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "airflow-k8s.brokerSecretKey" -}}
 {{- if .Values.redis.enabled -}}connection{{- else -}}{{- .Values.celery.brokerSecretKey -}}{{- end -}}
 {{- end -}}
@@ -153,38 +187,47 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 # The image's entrypoint would first poll the DB; components wait for migrations in an init container instead.
 - name: CONNECTION_CHECK_MAX_COUNT
   value: "0"
+# Read by airflow_local_settings.pod_mutation_hook: task pods may not run as these accounts (they hold API rights).
+- name: AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS
+  value: {{ list (include "airflow-k8s.serviceAccountName" (dict "root" . "component" "scheduler" "account" .Values.scheduler.serviceAccount)) (include "airflow-k8s.serviceAccountName" (dict "root" . "component" "api-server" "account" .Values.apiServer.serviceAccount)) (include "airflow-k8s.componentName" (dict "root" . "component" "executor-switch")) | join "," | quote }}
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   valueFrom:
     secretKeyRef:
-      name: {{ include "airflow-k8s.databaseSecretName" . }}
-      key: {{ include "airflow-k8s.databaseSecretKey" . }}
+      name: {{ include "airflow-k8s.databaseSecretName" . | quote }}
+      key: {{ include "airflow-k8s.databaseSecretKey" . | quote }}
 - name: AIRFLOW__CORE__FERNET_KEY
   valueFrom:
-    secretKeyRef: {name: {{ include "airflow-k8s.secretsName" . }}, key: fernet-key}
-- name: AIRFLOW__API_AUTH__JWT_SECRET
-  valueFrom:
-    secretKeyRef: {name: {{ include "airflow-k8s.secretsName" . }}, key: jwt-secret}
+    secretKeyRef: {name: {{ include "airflow-k8s.secretsName" . | quote }}, key: fernet-key}
 - name: AIRFLOW__API__SECRET_KEY
   valueFrom:
-    secretKeyRef: {name: {{ include "airflow-k8s.secretsName" . }}, key: api-secret-key}
+    secretKeyRef: {name: {{ include "airflow-k8s.secretsName" . | quote }}, key: api-secret-key}
 {{- if has "CeleryExecutor" $executors }}
 - name: AIRFLOW__CELERY__BROKER_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "airflow-k8s.brokerSecretName" . }}
-      key: {{ include "airflow-k8s.brokerSecretKey" . }}
+      name: {{ include "airflow-k8s.brokerSecretName" . | quote }}
+      key: {{ include "airflow-k8s.brokerSecretKey" . | quote }}
 {{- end }}
 {{- with .Values.env }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
 
+{{/* The JWT signing secret, only for the components that sign or verify execution-API tokens in Airflow 3.3:
+     the api-server (verifies task tokens, signs UI/API tokens) and the scheduler (its executors sign each
+     task's token). The dag-processor and triggerer call the execution API in process, without tokens. */}}
+{{- define "airflow-k8s.jwtEnv" -}}
+- name: AIRFLOW__API_AUTH__JWT_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ include "airflow-k8s.secretsName" . | quote }}, key: jwt-secret}
+{{- end -}}
+
 {{/* The upstream image's entrypoint waits for the DB itself; the chart gates on migrations instead. */}}
 {{- define "airflow-k8s.waitForMigrations" -}}
 - name: wait-for-airflow-migrations
-  image: {{ include "airflow-k8s.airflowImage" . }}
-  imagePullPolicy: {{ .Values.images.airflow.pullPolicy }}
-  args: ["airflow", "db", "check-migrations", "--migration-wait-timeout={{ .Values.migrations.waitTimeout }}"]
+  image: {{ include "airflow-k8s.airflowImage" . | quote }}
+  imagePullPolicy: {{ .Values.images.airflow.pullPolicy | quote }}
+  args: ["airflow", "db", "check-migrations", {{ printf "--migration-wait-timeout=%d" (int64 .Values.migrations.waitTimeout) | quote }}]
   securityContext: {{- toYaml .Values.securityContext | nindent 4 }}
   env: {{- include "airflow-k8s.airflowEnv" . | nindent 4 }}
   volumeMounts: {{- include "airflow-k8s.configVolumeMounts" . | nindent 4 }}
@@ -227,7 +270,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 - name: logs
 {{- if .Values.logs.persistence.enabled }}
   persistentVolumeClaim:
-    claimName: {{ default (include "airflow-k8s.componentName" (dict "root" . "component" "logs")) .Values.logs.persistence.existingClaim }}
+    claimName: {{ default (include "airflow-k8s.componentName" (dict "root" . "component" "logs")) .Values.logs.persistence.existingClaim | quote }}
 {{- else }}
   emptyDir: {}
 {{- end }}
@@ -235,7 +278,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 
 {{- define "airflow-k8s.logsVolumeMount" -}}
 - name: logs
-  mountPath: {{ .Values.logs.mountPath }}
+  mountPath: {{ .Values.logs.mountPath | quote }}
 {{- end -}}
 
 {{/* DAG volume for every pod that parses or runs DAGs; empty for `source: image`. */}}
@@ -244,11 +287,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- if eq $source "configMap" }}
 - name: dags
   configMap:
-    name: {{ default (include "airflow-k8s.componentName" (dict "root" . "component" "dags")) .Values.dags.configMap.name }}
+    name: {{ default (include "airflow-k8s.componentName" (dict "root" . "component" "dags")) .Values.dags.configMap.name | quote }}
 {{- else if eq $source "persistentVolumeClaim" }}
 - name: dags
   persistentVolumeClaim:
-    claimName: {{ .Values.dags.persistence.existingClaim }}
+    claimName: {{ .Values.dags.persistence.existingClaim | quote }}
     readOnly: true
 {{- else if eq $source "gitSync" }}
 - name: dags
@@ -271,10 +314,10 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $source := .Values.dags.source -}}
 {{- if ne $source "image" }}
 - name: dags
-  mountPath: {{ .Values.dags.mountPath }}
+  mountPath: {{ .Values.dags.mountPath | quote }}
   readOnly: {{ ne $source "gitSync" }}
 {{- if and (eq $source "persistentVolumeClaim") .Values.dags.persistence.subPath }}
-  subPath: {{ .Values.dags.persistence.subPath }}
+  subPath: {{ .Values.dags.persistence.subPath | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -292,20 +335,20 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- define "airflow-k8s.gitSyncContainer" -}}
 {{- $root := .root -}}
 - name: {{ ternary "git-sync-init" "git-sync" .oneTime }}
-  image: {{ printf "%s:%s" $root.Values.images.gitSync.repository $root.Values.images.gitSync.tag }}
-  imagePullPolicy: {{ $root.Values.images.gitSync.pullPolicy }}
-  args:
-    - --repo={{ $root.Values.dags.gitSync.repo }}
-    - --ref={{ $root.Values.dags.gitSync.ref }}
-    - --root={{ $root.Values.dags.mountPath }}
-    - --link=repo
-    - --period={{ $root.Values.dags.gitSync.period }}s
-{{- if .oneTime }}
-    - --one-time
-{{- end }}
-{{- with $root.Values.dags.gitSync.credentialsSecret }}
+{{- $git := $root.Values.dags.gitSync }}
+{{- $args := list
+    (printf "--repo=%s" $git.repo)
+    (printf "--ref=%s" $git.ref)
+    (printf "--root=%s" $root.Values.dags.mountPath)
+    "--link=repo"
+    (printf "--period=%ds" (int64 $git.period)) }}
+{{- if .oneTime }}{{- $args = append $args "--one-time" }}{{- end }}
+  image: {{ printf "%s:%s" $root.Values.images.gitSync.repository $root.Values.images.gitSync.tag | quote }}
+  imagePullPolicy: {{ $root.Values.images.gitSync.pullPolicy | quote }}
+  args: {{- toYaml $args | nindent 4 }}
+{{- with $git.credentialsSecret }}
   envFrom:
-    - secretRef: {name: {{ . }}}
+    - secretRef: {name: {{ . | quote }}}
 {{- end }}
 {{- $ssh := $root.Values.dags.gitSync.ssh.keySecret }}
 {{- if $ssh }}
@@ -318,7 +361,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
   securityContext: {{- toYaml $root.Values.securityContext | nindent 4 }}
   volumeMounts:
     - name: dags
-      mountPath: {{ $root.Values.dags.mountPath }}
+      mountPath: {{ $root.Values.dags.mountPath | quote }}
 {{- if $ssh }}
     - {name: git-ssh-key, mountPath: /etc/git-secret, readOnly: true}
     - {name: git-known-hosts, mountPath: /etc/git-known-hosts, readOnly: true}
@@ -490,21 +533,29 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 - name: tmp
   emptyDir:
 {{- if $w.tmpDir.sizeLimit }}
-    sizeLimit: {{ $w.tmpDir.sizeLimit }}
+    sizeLimit: {{ $w.tmpDir.sizeLimit | quote }}
 {{- else }} {}
 {{- end }}
 {{- end }}
 {{- range $name, $path := $w.configMapMounts }}
-- name: {{ printf "cm-%s" $name | trunc 63 | trimSuffix "-" }}
-  configMap: {name: {{ $name }}}
+- name: {{ include "airflow-k8s.mountVolumeName" (list "cm" $name) | quote }}
+  configMap: {name: {{ $name | quote }}}
 {{- end }}
 {{- range $name, $path := $w.secretMounts }}
-- name: {{ printf "secret-%s" $name | trunc 63 | trimSuffix "-" }}
-  secret: {secretName: {{ $name }}}
+- name: {{ include "airflow-k8s.mountVolumeName" (list "secret" $name) | quote }}
+  secret: {secretName: {{ $name | quote }}}
 {{- end }}
 {{- with $w.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* Volume name of a `workers.configMapMounts`/`secretMounts` entry, (list prefix objectName): a DNS label
+     even for dotted names, unique per object name (a checksum of the whole name ends it). */}}
+{{- define "airflow-k8s.mountVolumeName" -}}
+{{- $prefix := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- printf "%s-%s-%s" $prefix ($name | replace "." "-" | trunc 40 | trimSuffix "-") (adler32sum $name) -}}
 {{- end -}}
 
 {{- define "airflow-k8s.taskPodVolumeMounts" -}}
@@ -514,21 +565,31 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- include "airflow-k8s.dagsVolumeMount" . }}
 {{- if $w.tmpDir.enabled }}
 - name: tmp
-  mountPath: {{ $w.tmpDir.mountPath }}
+  mountPath: {{ $w.tmpDir.mountPath | quote }}
 {{- end }}
 {{- range $name, $path := $w.configMapMounts }}
-- name: {{ printf "cm-%s" $name | trunc 63 | trimSuffix "-" }}
-  mountPath: {{ $path }}
+- name: {{ include "airflow-k8s.mountVolumeName" (list "cm" $name) | quote }}
+  mountPath: {{ $path | quote }}
   readOnly: true
 {{- end }}
 {{- range $name, $path := $w.secretMounts }}
-- name: {{ printf "secret-%s" $name | trunc 63 | trimSuffix "-" }}
-  mountPath: {{ $path }}
+- name: {{ include "airflow-k8s.mountVolumeName" (list "secret" $name) | quote }}
+  mountPath: {{ $path | quote }}
   readOnly: true
 {{- end }}
 {{- with $w.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* The namespaces of workers.namespaces with the release's first, as a JSON list; empty without
+     multiNamespaceMode or without a list (then the scheduler's rights are cluster-wide). */}}
+{{- define "airflow-k8s.taskNamespaces" -}}
+{{- $out := list -}}
+{{- if and .Values.workers.multiNamespaceMode .Values.workers.namespaces -}}
+{{- $out = prepend (without .Values.workers.namespaces .Release.Namespace) .Release.Namespace | uniq -}}
+{{- end -}}
+{{- toJson $out -}}
 {{- end -}}
 
 {{/* Airflow configuration ------------------------------------------------------------------------- */}}
@@ -542,8 +603,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "executor" (join "," $executors)
       "dags_folder" (include "airflow-k8s.dagsFolder" .)
       "load_examples" "False"
-      "execution_api_server_url" (printf "http://%s:%v/execution/" $apiServer .Values.apiServer.service.port))
-    "scheduler" (dict "max_tis_per_query" (toString .Values.scheduler.tasksPerLoop))
+      "execution_api_server_url" (printf "http://%s:%d/execution/" $apiServer (int64 .Values.apiServer.service.port)))
+    "scheduler" (dict "max_tis_per_query" (toString (int64 .Values.scheduler.tasksPerLoop)))
     "operators" (dict "default_queue" "default")
     "logging" (dict "base_log_folder" .Values.logs.mountPath)
 -}}
@@ -560,10 +621,14 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- $_ := mergeOverwrite $cfg.kubernetes_executor (dict
       "namespace" .Release.Namespace
       "delete_worker_pods" (ternary "True" "False" .Values.workers.deletePods)
-      "worker_pods_creation_batch_size" (toString .Values.workers.podCreationBatchSize)
+      "worker_pods_creation_batch_size" (toString (int64 .Values.workers.podCreationBatchSize))
       "async_pod_creation" (ternary "True" "False" .Values.workers.asyncPodCreation)
-      "pod_creation_max_concurrency" (toString .Values.workers.podCreationConcurrency)
+      "pod_creation_max_concurrency" (toString (int64 .Values.workers.podCreationConcurrency))
       "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
+{{- $namespaces := include "airflow-k8s.taskNamespaces" . | fromJsonArray -}}
+{{- if $namespaces -}}
+{{- $_ := set $cfg.kubernetes_executor "multi_namespace_mode_namespace_list" (join "," $namespaces) -}}
+{{- end -}}
 {{- end -}}
 {{- if .Values.statsd.enabled -}}
 {{- $_ := set $cfg "metrics" (dict
@@ -574,7 +639,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- if has "CeleryExecutor" $executors -}}
 {{- $_ := set $cfg "celery" (dict
-      "worker_concurrency" (toString .Values.workers.celery.concurrency)
+      "worker_concurrency" (toString (int64 .Values.workers.celery.concurrency))
       "worker_prefetch_multiplier" "1"
       "task_acks_late" "True") -}}
 {{- end -}}
@@ -586,13 +651,24 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- print (include "airflow-k8s.airflowCfg" .) .Values.airflowLocalSettings | sha256sum -}}
 {{- end -}}
 
+{{/* One airflow.cfg value as text: whole numbers without a float's exponent (YAML numbers arrive as float64,
+     1000000 would print as 1e+06), and `%` doubled: Airflow's parser interpolates `%(name)s`. Newlines are
+     refused in _validate.tpl. */}}
+{{- define "airflow-k8s.cfgValue" -}}
+{{- $value := . -}}
+{{- if and (kindIs "float64" $value) (eq $value (float64 (int64 $value))) -}}
+{{- $value = int64 $value -}}
+{{- end -}}
+{{- toString $value | replace "%" "%%" -}}
+{{- end -}}
+
 {{/* airflow.cfg: values `config` over the computed settings, sections and keys sorted. */}}
 {{- define "airflow-k8s.airflowCfg" -}}
 {{- $config := mergeOverwrite (include "airflow-k8s.computedConfig" . | fromJson) (deepCopy (default (dict) .Values.config)) -}}
 {{- range $section, $keys := $config }}
 [{{ $section }}]
 {{- range $key, $value := $keys }}
-{{ $key }} = {{ $value }}
+{{ $key }} = {{ include "airflow-k8s.cfgValue" $value }}
 {{- end }}
 {{ end -}}
 {{- end -}}

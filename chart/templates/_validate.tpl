@@ -98,4 +98,135 @@
 {{- if and .Values.logs.remote.enabled (not .Values.logs.remote.baseLogFolder) -}}
 {{- fail "logs.remote.baseLogFolder is empty while logs.remote.enabled is true: set the remote folder, e.g. s3://bucket/logs" -}}
 {{- end -}}
+{{- if has ".." (splitList "/" $dags.persistence.subPath) -}}
+{{- fail (printf "dags.persistence.subPath: %q climbs out of the claim with '..'; name a folder inside it" $dags.persistence.subPath) -}}
+{{- end -}}
+{{- range $field := list "configMapMounts" "secretMounts" -}}
+{{- range $name, $_ := get $w $field -}}
+{{- if not (and (le (len $name) 253) (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $name)) -}}
+{{- fail (printf "workers.%s: %q is not a Kubernetes object name (lower case letters, digits, '-' and '.'); name the existing %s" $field $name (ternary "ConfigMap" "Secret" (eq $field "configMapMounts"))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $volumes := list "config" "logs" "dags" "tmp" -}}
+{{- range $w.extraVolumes -}}
+{{- $name := toString (default "" .name) -}}
+{{- if has $name $volumes -}}
+{{- fail (printf "workers.extraVolumes: the name %q is used twice or by the chart (config, logs, dags, tmp); rename the volume" $name) -}}
+{{- end -}}
+{{- $volumes = append $volumes $name -}}
+{{- end -}}
+{{- include "airflow-k8s.validate.names" . -}}
+{{- $np := .Values.networkPolicy -}}
+{{- if and $np.enabled (has "KubernetesExecutor" $requested) -}}
+{{- if and (eq $dags.source "gitSync") (not $np.gitSyncEgress) -}}
+{{- fail "networkPolicy.gitSyncEgress is empty while networkPolicy.enabled is true and dags.source is gitSync: task pods clone the DAGs in an init container; allow the git host, e.g. networkPolicy.gitSyncEgress: [{ports: [{port: 443, protocol: TCP}]}]" -}}
+{{- end -}}
+{{- if and .Values.logs.remote.enabled (not $np.remoteLoggingEgress) -}}
+{{- fail "networkPolicy.remoteLoggingEgress is empty while networkPolicy.enabled and logs.remote.enabled are true: task pods upload their logs; allow the log store, e.g. networkPolicy.remoteLoggingEgress: [{ports: [{port: 443, protocol: TCP}]}]" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $w.namespaces (not $w.multiNamespaceMode) -}}
+{{- fail "workers.namespaces is set while workers.multiNamespaceMode is false: set workers.multiNamespaceMode=true, or clear workers.namespaces" -}}
+{{- end -}}
+{{- include "airflow-k8s.validate.config" . -}}
+{{- include "airflow-k8s.validate.executorSwitch" . -}}
+{{- include "airflow-k8s.validate.secrets" . -}}
+{{- end -}}
+
+{{/* Resource names: the longest name the chart derives must stay a valid Kubernetes name (63 characters). */}}
+{{- define "airflow-k8s.validate.names" -}}
+{{- $longest := include "airflow-k8s.componentName" (dict "root" . "component" "executor-switch-preflight") -}}
+{{- if gt (len $longest) 63 -}}
+{{- fail (printf "fullnameOverride/nameOverride: the resource prefix %q is too long (%q has %d characters, at most 63); set a fullnameOverride of at most 37 characters" (include "airflow-k8s.fullname" .) $longest (len $longest)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* `config`: one line per value, no key the chart sets from other values, no secret (this is a ConfigMap). */}}
+{{- define "airflow-k8s.validate.config" -}}
+{{- $owned := dict
+    "core.executor" "executor"
+    "core.execution_api_server_url" "apiServer.service.port (the chart points task pods at its api-server Service)"
+    "core.dags_folder" "dags.mountPath and dags.gitSync.subPath"
+    "core.simple_auth_manager_all_admins" "nothing: it makes every visitor an admin; configure users with core.simple_auth_manager_users"
+    "kubernetes_executor.namespace" "the release namespace (helm --namespace)"
+    "kubernetes_executor.multi_namespace_mode" "workers.multiNamespaceMode (it decides the scheduler's RBAC)"
+    "kubernetes_executor.multi_namespace_mode_namespace_list" "workers.namespaces (it decides the scheduler's RBAC)"
+    "logging.base_log_folder" "logs.mountPath"
+    "logging.remote_logging" "logs.remote.enabled"
+    "logging.remote_base_log_folder" "logs.remote.baseLogFolder" -}}
+{{- $secrets := dict
+    "core.fernet_key" "secrets.existingSecret (key fernet-key)"
+    "api_auth.jwt_secret" "secrets.existingSecret (key jwt-secret)"
+    "api.secret_key" "secrets.existingSecret (key api-secret-key)"
+    "database.sql_alchemy_conn" "database.existingSecret"
+    "celery.broker_url" "celery.brokerSecret"
+    "celery.result_backend" "env with valueFrom.secretKeyRef (AIRFLOW__CELERY__RESULT_BACKEND)" -}}
+{{- range $section, $keys := default (dict) .Values.config -}}
+{{- if not (regexMatch "^[A-Za-z0-9_.-]+$" $section) -}}
+{{- fail (printf "config.%q: a section name holds only letters, digits, '_', '.' and '-'" $section) -}}
+{{- end -}}
+{{- range $key, $value := $keys -}}
+{{- $path := printf "%s.%s" $section $key -}}
+{{- if not (regexMatch "^[A-Za-z0-9_.-]+$" $key) -}}
+{{- fail (printf "config.%s.%q: a key name holds only letters, digits, '_', '.' and '-'" $section $key) -}}
+{{- end -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f\\x{85}\\x{2028}\\x{2029}]" (toString $value) -}}
+{{- fail (printf "config.%s: the value holds a newline or another control character; airflow.cfg takes one line per key (for a multi-line value use env AIRFLOW__%s__%s)" $path (upper $section) (upper $key)) -}}
+{{- end -}}
+{{- with get $owned (lower $path) -}}
+{{- fail (printf "config.%s is set by the chart; remove it and use %s" $path .) -}}
+{{- end -}}
+{{- /* `<option>_cmd` and `<option>_secret` of a secret option name where Airflow fetches it from (a command,
+       the secrets backend): not secrets themselves. */}}
+{{- $base := regexReplaceAll "_(cmd|secret)$" (lower $key) "" -}}
+{{- $generic := "(password|_secret$|secret_key$|_token$|_conn$)" -}}
+{{- $indirection := and (ne $base (lower $key)) (or (hasKey $secrets (printf "%s.%s" (lower $section) $base)) (regexMatch $generic $base)) -}}
+{{- if not $indirection -}}
+{{- with get $secrets (lower $path) -}}
+{{- fail (printf "config.%s is a secret and config lands in a ConfigMap; remove it and use %s" $path .) -}}
+{{- end -}}
+{{- if regexMatch $generic (lower $key) -}}
+{{- fail (printf "config.%s looks like a secret and config lands in a ConfigMap; remove it and set env AIRFLOW__%s__%s with valueFrom.secretKeyRef (or config.%s.%s_secret / %s_cmd)" $path (upper $section) (upper $key) $section $key $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* executorSwitch.fromExecutors: known names, and a switch only where the pre-upgrade hooks run. */}}
+{{- define "airflow-k8s.validate.executorSwitch" -}}
+{{- $switch := .Values.executorSwitch -}}
+{{- $known := list "KubernetesExecutor" "CeleryExecutor" "LocalExecutor" -}}
+{{- $from := list -}}
+{{- range splitList "," $switch.fromExecutors -}}
+{{- $name := trim . -}}
+{{- if $name -}}
+{{- if not (has $name $known) -}}
+{{- fail (printf "executorSwitch.fromExecutors: unknown executor %q; list the executors the running release serves (KubernetesExecutor, CeleryExecutor, LocalExecutor), comma separated" $name) -}}
+{{- end -}}
+{{- $from = append $from $name -}}
+{{- end -}}
+{{- end -}}
+{{- $executors := include "airflow-k8s.executors" . | fromJsonArray -}}
+{{- $removed := list -}}
+{{- range $from -}}{{- if not (has . $executors) -}}{{- $removed = append $removed . -}}{{- end -}}{{- end -}}
+{{- if and $switch.enabled $removed .Release.IsInstall -}}
+{{- fail (printf "executorSwitch.fromExecutors=%q removes %s, but this render is an install: `helm template` and Argo CD render as an install, where the pre-upgrade preflight and drain hooks do not exist, so the running tasks of %s would be lost. Switch executors with `helm upgrade` (the hooks run there), then set executorSwitch.fromExecutors to the new executor; or clear executorSwitch.fromExecutors" $switch.fromExecutors (join "," $removed) (join "," $removed)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Generated secrets need the cluster: without it (`helm template`, Argo CD) every render would make new
+     ones, and applying it would replace the Fernet key (stored connections become unreadable). */}}
+{{- define "airflow-k8s.validate.secrets" -}}
+{{- if not (or (include "airflow-k8s.clusterReachable" .) .Values.secrets.renderOffline) -}}
+{{- $executors := include "airflow-k8s.executors" . | fromJsonArray -}}
+{{- $generated := list -}}
+{{- if not .Values.secrets.existingSecret -}}{{- $generated = append $generated "secrets.existingSecret" -}}{{- end -}}
+{{- if and .Values.postgresql.enabled (not .Values.postgresql.password) -}}{{- $generated = append $generated "postgresql.password" -}}{{- end -}}
+{{- if and (has "CeleryExecutor" $executors) .Values.redis.enabled (not .Values.redis.password) -}}{{- $generated = append $generated "redis.password" -}}{{- end -}}
+{{- with $generated -}}
+{{- fail (printf "this render has no cluster to read the generated secrets from (helm template, Argo CD): each render would make new random ones, and applying it would replace the Fernet key and make stored connections unreadable. Set %s (or, for a preview that is never applied, secrets.renderOffline=true)" (join ", " .)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

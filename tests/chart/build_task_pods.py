@@ -8,7 +8,8 @@ the DAG goes through serialization as it does between dag-processor and schedule
 KubernetesExecutor's `_build_pod_request` merges template, dynamic pod and `pod_override`.
 
 Usage: python build_task_pods.py DAG_FOLDER OUTPUT_JSON
-Writes {"<dag_id>.<task_id>": <pod as a Kubernetes API dict>}.
+Writes {"<dag_id>.<task_id>": <pod as a Kubernetes API dict>}; a pod the chart's pod_mutation_hook refuses is
+written as {"refused": "<reason>"}.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.executors.workloads import ExecuteTask
 from airflow.executors.workloads.base import BundleInfo
 from airflow.executors.workloads.task import TaskInstanceDTO
+from airflow.providers.cncf.kubernetes.exceptions import PodMutationHookException
 from airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types import KubernetesJob
 from airflow.providers.cncf.kubernetes.executors.kubernetes_executor_utils import AirflowKubernetesScheduler
 from airflow.providers.cncf.kubernetes.kube_config import KubeConfig
@@ -68,7 +70,11 @@ def main(dag_folder: str, output: str) -> None:
                 kube_executor_config=PodGenerator.from_obj(executor_config),
                 pod_template_file=executor_config.get("pod_template_file"),
             )
-            pod = builder._build_pod_request(job)
+            try:
+                pod = builder._build_pod_request(job)
+            except PodMutationHookException as refused:  # the executor fails such a task
+                pods[f"{dag_id}.{task.task_id}"] = {"refused": str(refused.__cause__)}
+                continue
             pods[f"{dag_id}.{task.task_id}"] = api.sanitize_for_serialization(pod)
     Path(output).write_text(json.dumps(pods, indent=1, sort_keys=True))
 

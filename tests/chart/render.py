@@ -59,11 +59,16 @@ class Manifest:
         return {key: yaml.safe_load(text) for key, text in found[0]["data"].items()}
 
 
+# `helm template` has no cluster to keep generated secrets in: the chart refuses such a render unless told it is
+# a preview (secrets.renderOffline). A later `--set secrets.renderOffline=false` in extra_args tests the refusal.
+OFFLINE = ("--set", "secrets.renderOffline=true")
+
+
 def helm_template(values: dict[str, Any] | None = None, *, helm: str = HELM, release: str = RELEASE,
                   extra_args: tuple[str, ...] = ()) -> Manifest:
     """Render the chart with `values` (passed as a values file on stdin)."""
     result = subprocess.run(
-        [helm, "template", release, str(CHART), "--namespace", NAMESPACE, "-f", "-", *extra_args],
+        [helm, "template", release, str(CHART), "--namespace", NAMESPACE, "-f", "-", *OFFLINE, *extra_args],
         input=yaml.safe_dump(values or {}), capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:

@@ -90,7 +90,8 @@ EVERYTHING: dict[str, Any] = {
                    "custom": {"podTemplate": CUSTOM_POD_TEMPLATE}},
     },
     "executorSwitch": {"drainTimeout": 600, "onTimeout": "keep-old-executor"},
-    "networkPolicy": {"enabled": True},
+    "networkPolicy": {"enabled": True, "gitSyncEgress": [{"ports": [{"port": 443, "protocol": "TCP"}]}],
+                      "remoteLoggingEgress": [{"ports": [{"port": 443, "protocol": "TCP"}]}]},
     "tests": {"dagId": "example_kubernetes_executor_pod_override_sources", "timeout": 120},
 }
 

@@ -46,8 +46,11 @@ def _airflow_env(manifest: Manifest, workdir: Path) -> dict[str, str]:
             (airflow_home / "config" / key).write_text(text)
     for key, text in manifest.get("ConfigMap", fullname("pod-templates"))["data"].items():
         (templates / key).write_text(text)
+    scheduler = manifest.get("Deployment", fullname("scheduler"))["spec"]["template"]["spec"]
+    scheduler_env = scheduler["containers"][0]["env"]
     env = {
         **os.environ,
+        **{e["name"]: e["value"] for e in scheduler_env if e["name"] == "AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS"},
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "KubernetesExecutor",

@@ -202,10 +202,16 @@ def test_every_value_set_reaches_the_objects(rendered: dict[str, Manifest]) -> N
     assert default["tolerations"][0]["key"] == "tasks"
     assert "podAntiAffinity" in default["affinity"]
     assert default["initContainers"][0]["name"] == "git-sync-init"
-    assert {v["name"] for v in default["volumes"]} >= {"shared", "cm-task-config", "secret-task-secret", "tmp",
-                                                      "dags", "logs", "config"}
+    volumes = {v["name"]: v for v in default["volumes"]}
+    assert set(volumes) >= {"shared", "tmp", "dags", "logs", "config"}
+    # Mount volumes are named `cm-`/`secret-` + the object name + a checksum of it (dotted names stay valid).
+    mounted = {v.get("configMap", v.get("secret", {})).get("name", v.get("secret", {}).get("secretName")): n
+               for n, v in volumes.items() if n.startswith(("cm-", "secret-"))}
+    assert mounted.keys() == {"task-config", "task-secret"}
+    assert mounted["task-config"].startswith("cm-task-config-")
     mounts = {m["name"]: m["mountPath"] for m in base["volumeMounts"]}
-    assert mounts["tmp"] == "/scratch" and mounts["cm-task-config"] == "/etc/task-config"
+    assert mounts["tmp"] == "/scratch" and mounts[mounted["task-config"]] == "/etc/task-config"
+    assert mounts[mounted["task-secret"]] == "/etc/task-secret"
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}} in default["volumes"]
     assert {"name": "TASK_ENV", "value": "1"} in base["env"]
     assert templates["highmem.yaml"]["spec"]["nodeSelector"] == {"pool": "tasks",

@@ -6,13 +6,22 @@ The pods are built by Airflow's own code (DagBag + cluster policy, DAG serializa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .conftest import render_all
 from .task_pods import TaskPodBuild
 
+HOSTILE_DAGS = Path(__file__).resolve().parent / "hostile_dags"
+
 SEED = "example_kubernetes_executor_pod_override_sources.resource_requirements_override_example"
+
+
+@pytest.fixture(scope="module")
+def render_kubernetes_hostile_dags(tmp_path_factory: pytest.TempPathFactory) -> TaskPodBuild:
+    return TaskPodBuild(render_all()["kubernetes"], HOSTILE_DAGS, tmp_path_factory.mktemp("hostile-task-pods"))
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +75,15 @@ def test_task_pods_keep_the_chart_security_and_volumes(pods: dict[str, Any]) -> 
         mounts = {(m["name"], m["mountPath"]) for m in base_container(pod)["volumeMounts"]}
         assert {("tmp", "/tmp"), ("config", "/opt/airflow/airflow.cfg"), ("logs", "/opt/airflow/logs")} <= mounts, key
         assert base_container(pod)["args"][:3] == ["python", "-m", "airflow.sdk.execution_time.execute_workload"]
+
+
+def test_task_pods_cannot_run_as_a_component_account(render_kubernetes_hostile_dags: TaskPodBuild) -> None:
+    """Through Airflow's own pod building: the chart's pod_mutation_hook refuses a task pod asking for the
+    scheduler's or the hooks' ServiceAccount (either field), and leaves other accounts alone."""
+    pods = render_kubernetes_hostile_dags.pods()
+    for task in ("as_scheduler", "as_hooks_legacy_field"):
+        refused = pods[f"service_account_override.{task}"]
+        assert "refused" in refused, f"{task} was built: {refused.get('spec', {}).get('serviceAccountName')}"
+        assert "belongs to an Airflow component" in refused["refused"], refused
+    assert pods["service_account_override.as_own_account"]["spec"]["serviceAccountName"] == "etl-reader"
+    assert pods["service_account_override.as_template"]["spec"]["serviceAccountName"] == "af-airflow-k8s-worker"

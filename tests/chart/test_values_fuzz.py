@@ -22,7 +22,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 # Either the schema's `at '/key/path'` or one of _validate.tpl's messages, which start with the key.
 _NAMED_KEY = re.compile(
     r"at '/[^']+'|additional properties|execution error at \([^)]+\): (executor|workers\.|database\.|celery\.|"
-    r"dags\.|logs\.)"
+    r"dags\.|logs\.|networkPolicy\.|config\.|executorSwitch\.|fullnameOverride)"
 )
 _CRASH = re.compile(r"YAML parse error|nil pointer|error calling|wrong type|can't evaluate|unable to parse")
 

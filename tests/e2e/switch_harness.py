@@ -155,9 +155,12 @@ def wait_celery_gone() -> None:
 
 
 def redis_depths() -> dict[str, int]:
-    """Messages on each queue, and kombu's unacked hash, read in the broker pod."""
+    """Messages on each queue, and kombu's unacked hash, read in the broker pod (with the broker password)."""
+    password = base64.b64decode(kubectl_json("-n", NAMESPACE, "get", "secret", f"{FULL}-broker")["data"]["password"])
+
     def redis(*args: str) -> int:
-        out = subprocess.run([KUBECTL, "-n", NAMESPACE, "exec", f"deploy/{FULL}-redis", "--", "redis-cli", *args],
+        out = subprocess.run([KUBECTL, "-n", NAMESPACE, "exec", f"deploy/{FULL}-redis", "--", "redis-cli",
+                              "--no-auth-warning", "-a", password.decode(), *args],
                              capture_output=True, text=True, check=True).stdout
         return int(out.strip() or 0)
 

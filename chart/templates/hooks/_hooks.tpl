@@ -46,8 +46,8 @@ spec:
       {{- end }}
       containers:
         - name: hook
-          image: {{ include "airflow-k8s.airflowImage" $root }}
-          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy }}
+          image: {{ include "airflow-k8s.airflowImage" $root | quote }}
+          imagePullPolicy: {{ $root.Values.images.airflow.pullPolicy | quote }}
           args: {{- toYaml (concat (list "python" "-m" "airflow_k8s_hooks") .args) | nindent 12 }}
           env:
             - {name: PYTHONPATH, value: /opt/airflow-k8s-hooks}
