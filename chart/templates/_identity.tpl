@@ -41,3 +41,47 @@ automountServiceAccountToken: false
 {{- $q := default (dict) .settings -}}
 {{- default (include "airflow-k8s.serviceAccountName" (dict "root" .root "component" "worker" "account" .root.Values.workers.serviceAccount)) $q.serviceAccountName -}}
 {{- end -}}
+
+{{/* A Role and RoleBinding for one component's account wherever task pods run: the release namespace; with
+     workers.multiNamespaceMode one per namespace of workers.namespaces, or a ClusterRole when no list is
+     given. Arguments: root, component, account (its serviceAccount values), suffix (name suffix), rules. */}}
+{{- define "airflow-k8s.taskNamespaceRole" -}}
+{{- $root := .root -}}
+{{- $subject := dict "root" $root "component" .component "account" .account -}}
+{{- $name := printf "%s-%s" (include "airflow-k8s.componentName" $subject) .suffix -}}
+{{- $labels := include "airflow-k8s.labels" $subject -}}
+{{- $account := include "airflow-k8s.serviceAccountName" $subject -}}
+{{- $namespaces := include "airflow-k8s.taskNamespaces" $root | fromJsonArray -}}
+{{- $cluster := and $root.Values.workers.multiNamespaceMode (not $namespaces) -}}
+{{- $kind := ternary "ClusterRole" "Role" $cluster -}}
+{{- if not $namespaces }}{{- $namespaces = list $root.Release.Namespace -}}{{- end }}
+{{- range $namespace := ternary (list "") $namespaces $cluster }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ $kind }}
+metadata:
+  name: {{ $name }}
+  {{- with $namespace }}
+  namespace: {{ . | quote }}
+  {{- end }}
+  labels: {{- $labels | nindent 4 }}
+rules: {{- toYaml $.rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ $kind }}Binding
+metadata:
+  name: {{ $name }}
+  {{- with $namespace }}
+  namespace: {{ . | quote }}
+  {{- end }}
+  labels: {{- $labels | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: {{ $kind }}
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $account | quote }}
+    namespace: {{ $root.Release.Namespace | quote }}
+{{- end }}
+{{- end -}}
