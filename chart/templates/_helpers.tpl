@@ -153,6 +153,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 # The image's entrypoint would first poll the DB; components wait for migrations in an init container instead.
 - name: CONNECTION_CHECK_MAX_COUNT
   value: "0"
+# The upstream image sets AIRFLOW__CORE__LOAD_EXAMPLES=false, which beats airflow.cfg: hand the configured value on.
+- name: AIRFLOW__CORE__LOAD_EXAMPLES
+  value: {{ include "airflow-k8s.effectiveConfig" . | fromJson | dig "core" "load_examples" "False" | toString | quote }}
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   valueFrom:
     secretKeyRef:
@@ -443,7 +446,13 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- /* pod_template_file for every executor: the cluster policy reads it at parse time (see the pod-templates
        ConfigMap). */}}
-{{- $_ := set $cfg "kubernetes_executor" (dict "pod_template_file" "/opt/airflow/pod_templates/default.yaml") -}}
+{{- /* worker_container_repository/tag for every executor too: Airflow's documented pod_override example names
+       the worker image as `<repository>:<tag>` read from this config when the DAG is parsed (empty gives the
+       image ":", InvalidImageName), and the KubernetesExecutor sets it on every task pod. */}}
+{{- $_ := set $cfg "kubernetes_executor" (dict
+      "pod_template_file" "/opt/airflow/pod_templates/default.yaml"
+      "worker_container_repository" .Values.images.airflow.repository
+      "worker_container_tag" (toString (default .Values.airflowVersion .Values.images.airflow.tag))) -}}
 {{- if has "KubernetesExecutor" $executors -}}
 {{- $_ := mergeOverwrite $cfg.kubernetes_executor (dict
       "namespace" .Release.Namespace
@@ -451,7 +460,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "worker_pods_creation_batch_size" (toString .Values.workers.podCreationBatchSize)
       "async_pod_creation" (ternary "True" "False" .Values.workers.asyncPodCreation)
       "pod_creation_max_concurrency" (toString .Values.workers.podCreationConcurrency)
-      "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
+      "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)
+      "worker_pod_pending_fatal_container_state_reasons" (include "airflow-k8s.fatalPendingReasons" .)) -}}
 {{- end -}}
 {{- if has "CeleryExecutor" $executors -}}
 {{- $_ := set $cfg "celery" (dict
@@ -462,9 +472,21 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- toJson $cfg -}}
 {{- end -}}
 
-{{/* airflow.cfg: values `config` over the computed settings, sections and keys sorted. */}}
+{{/* Waiting reasons of a pending task pod's container that fail its task at once instead of leaving it queued
+     while the pod can never start: Airflow's default list plus ImagePullBackOff (the state a failed pull
+     settles in; the watcher may only see it after a restart). */}}
+{{- define "airflow-k8s.fatalPendingReasons" -}}
+CreateContainerConfigError,CreateContainerError,ErrImagePull,ImagePullBackOff,ImageInspectError,InvalidImageName
+{{- end -}}
+
+{{/* The effective configuration, section -> key -> value: values `config` over the computed settings. */}}
+{{- define "airflow-k8s.effectiveConfig" -}}
+{{- toJson (mergeOverwrite (include "airflow-k8s.computedConfig" . | fromJson) (deepCopy (default (dict) .Values.config))) -}}
+{{- end -}}
+
+{{/* airflow.cfg: the effective configuration, sections and keys sorted. */}}
 {{- define "airflow-k8s.airflowCfg" -}}
-{{- $config := mergeOverwrite (include "airflow-k8s.computedConfig" . | fromJson) (deepCopy (default (dict) .Values.config)) -}}
+{{- $config := include "airflow-k8s.effectiveConfig" . | fromJson -}}
 {{- range $section, $keys := $config }}
 [{{ $section }}]
 {{- range $key, $value := $keys }}
