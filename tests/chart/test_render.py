@@ -320,7 +320,7 @@ def test_task_pods_skip_the_entrypoint_db_check(rendered: dict[str, Manifest], s
 def test_load_examples_reaches_the_env_that_beats_airflow_cfg() -> None:
     """The image's AIRFLOW__CORE__LOAD_EXAMPLES=false overrides airflow.cfg: every component gets the config value."""
     for load_examples, expected in ((None, "False"), (True, "true"), ("False", "False")):
-        values = {"executor": "KubernetesExecutor,CeleryExecutor"}
+        values: dict[str, Any] = {"executor": "KubernetesExecutor,CeleryExecutor"}
         if load_examples is not None:
             values["config"] = {"core": {"load_examples": load_examples}}
         manifest = helm_template(values)
