@@ -266,7 +266,8 @@ def test_entrypoint_migrates_and_installs_additional_requirements(airflow: Image
 # image's default), to the command only when 0: the chart's Celery workers rely on the latter.
 _SIGNAL_PROBE = """
 ( trap 'echo child-got-TERM; exit 0' TERM; while :; do sleep 0.1; done ) &
-trap 'echo main-got-TERM; sleep 1; kill -KILL %1 2>/dev/null; exit 0' TERM
+child=$!
+trap 'echo main-got-TERM; sleep 1; kill -KILL "$child" 2>/dev/null; exit 0' TERM
 echo ready
 while :; do sleep 0.1; done
 """
