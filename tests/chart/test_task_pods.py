@@ -77,8 +77,11 @@ def test_task_pods_skip_the_entrypoint_db_check_and_run_the_configured_image(pod
         base = base_container(pod)
         # The image's entrypoint would otherwise run `airflow db check` before every task.
         assert env_of(base)["CONNECTION_CHECK_MAX_COUNT"] == "0", key
-        # [kubernetes_executor] worker_container_repository/tag, set by the chart from images.airflow.
-        assert base["image"] == "apache/airflow:3.3.2", key
+        # [kubernetes_executor] worker_container_repository/tag, set by the chart from images.airflow; a
+        # pod_override's own image still wins.
+        expected = "example.invalid/no-such-image:0" if key == "unstartable_task_pod.never_starts" else \
+            "apache/airflow:3.3.2"
+        assert base["image"] == expected, key
 
 
 USES = "executor_config_uses"
