@@ -63,10 +63,11 @@ demo: install ## cluster, images, helm install, the example DAG run through the 
 	@if [ -z "$$KUBECONFIG" ]; then $(MAKE) --no-print-directory images cluster; fi
 	KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/.state/cluster/admin.kubeconfig} $(PY) ci/demo.py
 
-bench: install ## speed figures: chart render and render suite, hook hand-over, plan and drain overhead, task-pod launch rate (cluster)
+bench: install ## speed figures: chart render and render suite, hook hand-over, plan and drain overhead, task-pod launch rate and start overhead (cluster)
 	$(PY) tests/bench/bench_chart.py
 	$(PY) tests/bench/bench_hooks.py
 	$(PY) tests/bench/bench_launch_rate.py
+	$(PY) tests/bench/bench_task_start.py
 
 fuzz: ## the values property tests at 1,000 examples (the suite runs 150 and 40), every hostile payload
 	FUZZ_EXAMPLES=1000 HOSTILE_EXAMPLES=1000 HOSTILE_PAYLOADS=all $(PY) -m pytest tests/chart/test_values_fuzz.py \

@@ -190,6 +190,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 # Read by airflow_local_settings.pod_mutation_hook: task pods may not run as these accounts (they hold API rights).
 - name: AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS
   value: {{ list (include "airflow-k8s.serviceAccountName" (dict "root" . "component" "scheduler" "account" .Values.scheduler.serviceAccount)) (include "airflow-k8s.serviceAccountName" (dict "root" . "component" "api-server" "account" .Values.apiServer.serviceAccount)) (include "airflow-k8s.componentName" (dict "root" . "component" "executor-switch")) | join "," | quote }}
+# The upstream image sets AIRFLOW__CORE__LOAD_EXAMPLES=false, which beats airflow.cfg: hand the configured value on.
+- name: AIRFLOW__CORE__LOAD_EXAMPLES
+  value: {{ include "airflow-k8s.effectiveConfig" . | fromJson | dig "core" "load_examples" "False" | toString | quote }}
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   valueFrom:
     secretKeyRef:
@@ -616,7 +619,13 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- /* pod_template_file for every executor: the cluster policy reads it at parse time (see the pod-templates
        ConfigMap). */}}
-{{- $_ := set $cfg "kubernetes_executor" (dict "pod_template_file" "/opt/airflow/pod_templates/default.yaml") -}}
+{{- /* worker_container_repository/tag for every executor too: Airflow's documented pod_override example names
+       the worker image as `<repository>:<tag>` read from this config when the DAG is parsed (empty gives the
+       image ":", InvalidImageName), and the KubernetesExecutor sets it on every task pod. */}}
+{{- $_ := set $cfg "kubernetes_executor" (dict
+      "pod_template_file" "/opt/airflow/pod_templates/default.yaml"
+      "worker_container_repository" .Values.images.airflow.repository
+      "worker_container_tag" (toString (default .Values.airflowVersion .Values.images.airflow.tag))) -}}
 {{- if has "KubernetesExecutor" $executors -}}
 {{- $_ := mergeOverwrite $cfg.kubernetes_executor (dict
       "namespace" .Release.Namespace
@@ -624,7 +633,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
       "worker_pods_creation_batch_size" (toString (int64 .Values.workers.podCreationBatchSize))
       "async_pod_creation" (ternary "True" "False" .Values.workers.asyncPodCreation)
       "pod_creation_max_concurrency" (toString (int64 .Values.workers.podCreationConcurrency))
-      "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)) -}}
+      "multi_namespace_mode" (ternary "True" "False" .Values.workers.multiNamespaceMode)
+      "worker_pod_pending_fatal_container_state_reasons" (include "airflow-k8s.fatalPendingReasons" .)) -}}
 {{- $namespaces := include "airflow-k8s.taskNamespaces" . | fromJsonArray -}}
 {{- if $namespaces -}}
 {{- $_ := set $cfg.kubernetes_executor "multi_namespace_mode_namespace_list" (join "," $namespaces) -}}
@@ -662,9 +672,21 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- toString $value | replace "%" "%%" -}}
 {{- end -}}
 
-{{/* airflow.cfg: values `config` over the computed settings, sections and keys sorted. */}}
+{{/* Waiting reasons of a pending task pod's container that fail its task at once instead of leaving it queued
+     while the pod can never start: Airflow's default list plus ImagePullBackOff (the state a failed pull
+     settles in; the watcher may only see it after a restart). */}}
+{{- define "airflow-k8s.fatalPendingReasons" -}}
+CreateContainerConfigError,CreateContainerError,ErrImagePull,ImagePullBackOff,ImageInspectError,InvalidImageName
+{{- end -}}
+
+{{/* The effective configuration, section -> key -> value: values `config` over the computed settings. */}}
+{{- define "airflow-k8s.effectiveConfig" -}}
+{{- toJson (mergeOverwrite (include "airflow-k8s.computedConfig" . | fromJson) (deepCopy (default (dict) .Values.config))) -}}
+{{- end -}}
+
+{{/* airflow.cfg: the effective configuration, sections and keys sorted. */}}
 {{- define "airflow-k8s.airflowCfg" -}}
-{{- $config := mergeOverwrite (include "airflow-k8s.computedConfig" . | fromJson) (deepCopy (default (dict) .Values.config)) -}}
+{{- $config := include "airflow-k8s.effectiveConfig" . | fromJson -}}
 {{- range $section, $keys := $config }}
 [{{ $section }}]
 {{- range $key, $value := $keys }}

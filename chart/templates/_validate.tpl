@@ -59,6 +59,20 @@
 {{- end -}}
 {{- end -}}
 
+{{/* Environment the chart sets itself: a second entry of the same name breaks server-side apply. */}}
+{{- $reserved := dict
+    "AIRFLOW__CORE__LOAD_EXAMPLES" "set config.core.load_examples instead (the chart hands it to every component)"
+    "CONNECTION_CHECK_MAX_COUNT" "the chart sets 0: components wait for migrations in an init container, task pods talk to the execution API"
+    "DUMB_INIT_SETSID" "the chart sets 0 on Celery workers so a stopping worker finishes its tasks (warm shutdown)" -}}
+{{- range $key, $list := dict "env" .Values.env "workers.env" .Values.workers.env -}}
+{{- range $list -}}
+{{- $name := toString .name -}}
+{{- with get $reserved $name -}}
+{{- fail (printf "%s: %s is set by the chart, remove it: %s" $key $name .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Where the data lives. */}}
 {{- if and (not .Values.postgresql.enabled) (not .Values.database.existingSecret) -}}
 {{- fail "database.existingSecret is empty while postgresql.enabled is false: name a Secret that holds the metadata database URL, or set postgresql.enabled=true" -}}

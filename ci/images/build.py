@@ -54,6 +54,7 @@ def inputs_key(recipe: Recipe) -> str:
         "ref": recipe.ref,
         "config": recipe.config.to_json(),
         "script": recipe.script,
+        "prelude": "" if recipe.static_binary else _PRELUDE,
         "pip": list(recipe.pip_requirements),
         "lock": _sha256_file(recipe.lock_path) if recipe.pip_requirements else "",
         "files": {dst: [_sha256_file(FILES / src), mode] for dst, (src, mode) in recipe.files.items()},
@@ -173,9 +174,6 @@ pip_install() {
     fi
     local site
     site="$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
-    # Bytecode is shipped (the airflow user cannot write it at run time); compileall uses every core,
-    # pip would compile file by file.
-    python3 -m compileall -q -j 0 "$site" >/dev/null
     pip freeze --path "$site" >"$OUT/freeze.txt"
 }
 apt-get update -qq

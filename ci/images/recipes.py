@@ -45,6 +45,8 @@ class Recipe:
 
 
 AIRFLOW_VERSION = "3.3.2"
+AIRFLOW_USER_HOME = "/home/airflow"
+AIRFLOW_VENV = f"{AIRFLOW_USER_HOME}/.local"
 
 AIRFLOW = Recipe(
     name="airflow",
@@ -65,16 +67,20 @@ AIRFLOW = Recipe(
         "statsd",
     ),
     files={"/entrypoint": ("airflow-entrypoint.sh", 0o755)},
-    script="""\
-useradd --uid 50000 --gid 0 --home-dir /home/airflow --create-home --shell /bin/bash --comment '' airflow
-apt_install python3 python3-pip python-is-python3 git dumb-init ca-certificates curl openssh-client
-# The upstream image's Python is not "externally managed": `pip install --user` works in it.
-rm -f /usr/lib/python3*/EXTERNALLY-MANAGED
+    # Laid out like the upstream image (see README.md here): Airflow in a virtualenv at
+    # /home/airflow/.local owned by the airflow user, no bytecode shipped, only dags/ and logs/ in AIRFLOW_HOME.
+    script=f"""\
+useradd --uid 50000 --gid 0 --home-dir {AIRFLOW_USER_HOME} --create-home --shell /bin/bash --comment '' airflow
+apt_install python3 python3-venv python-is-python3 git dumb-init ca-certificates curl openssh-client
+export VIRTUAL_ENV={AIRFLOW_VENV} PATH={AIRFLOW_VENV}/bin:$PATH
+python3 -m venv "$VIRTUAL_ENV"
 pip_install
-install -d -o airflow -g 0 -m 0775 /opt/airflow
-cd /opt/airflow && install -d -o airflow -g 0 -m 0775 dags logs config plugins
-chown -R airflow:0 /home/airflow
-chmod -R g+rwX /home/airflow
+# Upstream deletes the bytecode its installs leave: Python compiles at import, as in a real task pod.
+find "$VIRTUAL_ENV" -name '*.py[co]' -delete
+find "$VIRTUAL_ENV" -depth -type d -name __pycache__ -empty -delete
+install -d -o airflow -g 0 -m 0775 /opt/airflow /opt/airflow/dags /opt/airflow/logs
+chown -R airflow:0 {AIRFLOW_USER_HOME}
+chmod -R g+rwX {AIRFLOW_USER_HOME}
 # Lets an arbitrary runAsUser add itself to /etc/passwd in the entrypoint, as upstream allows.
 chmod g=u /etc/passwd
 """,
@@ -84,13 +90,14 @@ chmod g=u /etc/passwd
         user="50000",
         working_dir="/opt/airflow",
         env=[
-            "PATH=/root/bin:/home/airflow/.local/bin:" + DEFAULT_PATH,
+            f"PATH={AIRFLOW_VENV}/bin:/root/bin:" + DEFAULT_PATH,
+            f"VIRTUAL_ENV={AIRFLOW_VENV}",
             "AIRFLOW_HOME=/opt/airflow",
             "AIRFLOW_UID=50000",
-            "AIRFLOW_USER_HOME_DIR=/home/airflow",
+            f"AIRFLOW_USER_HOME_DIR={AIRFLOW_USER_HOME}",
             f"AIRFLOW_VERSION={AIRFLOW_VERSION}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES=false",
             "DUMB_INIT_SETSID=1",
-            "PIP_USER=true",
             "LANG=C.UTF-8",
             "LC_ALL=C.UTF-8",
         ],

@@ -34,12 +34,17 @@ class TaskPodBuild:
 
 
 def _airflow_env(manifest: Manifest, workdir: Path) -> dict[str, str]:
-    """Lay the rendered ConfigMaps out as the chart mounts them; the environment that points Airflow there."""
+    """Lay the rendered ConfigMaps out as the chart mounts them; the environment that points Airflow there.
+
+    The rendered airflow.cfg is Airflow's config, as in the pods (DAGs read it at parse time, the executor
+    reads its `[kubernetes_executor]` section); only paths of this machine are overridden through the env.
+    """
     airflow_home = workdir / "airflow-home"
     templates = workdir / "pod_templates"
     (airflow_home / "config").mkdir(parents=True)
     templates.mkdir()
     config = manifest.get("ConfigMap", fullname("config"))["data"]
+    (airflow_home / "airflow.cfg").write_text(config["airflow.cfg"])
     # airflow_local_settings.py and, with `airflowLocalSettings`, the user's module beside it.
     for key, text in config.items():
         if key.endswith(".py"):
@@ -53,8 +58,8 @@ def _airflow_env(manifest: Manifest, workdir: Path) -> dict[str, str]:
         **{e["name"]: e["value"] for e in scheduler_env if e["name"] == "AIRFLOW_K8S_PROTECTED_SERVICE_ACCOUNTS"},
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "KubernetesExecutor",
         "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(templates / "default.yaml"),
-        "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "airflow",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(workdir / "dags"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(workdir / "logs"),
     }
     return env

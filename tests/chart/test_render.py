@@ -144,7 +144,8 @@ def test_celery_runs_one_worker_per_queue_and_a_broker(rendered: dict[str, Manif
     assert fullname("scheduler-pod-launcher") not in manifest.names("Role")
     assert set(manifest.task_pod_templates()) >= {"GPU.yaml", "highmem.yaml"}
     assert airflow_cfg(manifest)["kubernetes_executor"] == {
-        "pod_template_file": "/opt/airflow/pod_templates/default.yaml"}
+        "pod_template_file": "/opt/airflow/pod_templates/default.yaml",
+        "worker_container_repository": "apache/airflow", "worker_container_tag": "3.3.2"}
     selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in workers.values()]
     assert len(set(selectors)) == len(selectors)
 
@@ -292,3 +293,63 @@ def test_hooks_of_a_switch_to_celery_start_before_the_broker_secret_exists() -> 
         env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
         broker = env["AIRFLOW__CELERY__BROKER_URL"]["valueFrom"]["secretKeyRef"]
         assert broker["name"] == fullname("broker") and broker["optional"] is True, job["metadata"]["name"]
+
+
+def env_of(c: dict[str, Any]) -> dict[str, str | None]:
+    return {e["name"]: e.get("value") for e in c.get("env", [])}
+
+
+def test_only_celery_workers_stop_warm_under_dumb_init(rendered: dict[str, Manifest]) -> None:
+    """DUMB_INIT_SETSID=0: dumb-init signals the worker's main process only, which then waits for its tasks."""
+    manifest = rendered["multi"]
+    for deployment in manifest.of_kind("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component == "redis":
+            continue
+        main = container(spec, "worker" if component == "celery-worker" else component)
+        expected = "0" if component == "celery-worker" else None
+        assert env_of(main).get("DUMB_INIT_SETSID") == expected, deployment["metadata"]["name"]
+    for key, pod in manifest.task_pod_templates().items():
+        assert "DUMB_INIT_SETSID" not in env_of(pod["spec"]["containers"][0]), key
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "everything"])
+def test_task_pods_skip_the_entrypoint_db_check(rendered: dict[str, Manifest], scenario: str) -> None:
+    templates = rendered[scenario].task_pod_templates()
+    for key, pod in templates.items():
+        if key == "custom.yaml":  # the user's own template, used as is
+            continue
+        assert env_of(pod["spec"]["containers"][0])["CONNECTION_CHECK_MAX_COUNT"] == "0", key
+
+
+def test_load_examples_reaches_the_env_that_beats_airflow_cfg() -> None:
+    """The image's AIRFLOW__CORE__LOAD_EXAMPLES=false overrides airflow.cfg: every component gets the config value."""
+    for load_examples, expected in ((None, "False"), (True, "true"), ("False", "False")):
+        values: dict[str, Any] = {"executor": "KubernetesExecutor,CeleryExecutor"}
+        if load_examples is not None:
+            values["config"] = {"core": {"load_examples": load_examples}}
+        manifest = helm_template(values)
+        assert airflow_cfg(manifest)["core"]["load_examples"] == str(expected), load_examples
+        seen = 0
+        for where, spec in manifest.pod_specs():
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in env_of(c):
+                    assert env_of(c)["AIRFLOW__CORE__LOAD_EXAMPLES"] == expected, (where, c["name"])
+                    seen += 1
+        assert seen >= 10
+
+
+def test_worker_image_and_fatal_pending_reasons_in_config(rendered: dict[str, Manifest]) -> None:
+    cfg = airflow_cfg(rendered["defaults"])["kubernetes_executor"]
+    assert (cfg["worker_container_repository"], cfg["worker_container_tag"]) == ("apache/airflow", "3.3.2")
+    reasons = set(cfg["worker_pod_pending_fatal_container_state_reasons"].split(","))
+    assert {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"} <= reasons
+    cfg = airflow_cfg(rendered["everything"])["kubernetes_executor"]
+    assert (cfg["worker_container_repository"], cfg["worker_container_tag"]) == ("example.org/airflow",
+                                                                                  "3.3.2-custom")
+    # config wins over the computed value, as for every key.
+    override = helm_template({"config": {"kubernetes_executor": {
+        "worker_pod_pending_fatal_container_state_reasons": "InvalidImageName"}}})
+    assert airflow_cfg(override)["kubernetes_executor"][
+        "worker_pod_pending_fatal_container_state_reasons"] == "InvalidImageName"

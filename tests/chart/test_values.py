@@ -98,6 +98,12 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("db clean retention zero", {"dbClean": {"retentionDays": 0}}, "/dbClean/retentionDays"),
     ("log retention interval too short", {"logs": {"retention": {"intervalSeconds": 1}}},
      "/logs/retention/intervalSeconds"),
+    ("load_examples through env", {"env": [{"name": "AIRFLOW__CORE__LOAD_EXAMPLES", "value": "true"}]},
+     "env: AIRFLOW__CORE__LOAD_EXAMPLES is set by the chart, remove it: set config.core.load_examples instead"),
+    ("dumb-init setsid in workers.env", {"workers": {"env": [{"name": "DUMB_INIT_SETSID", "value": "1"}]}},
+     "workers.env: DUMB_INIT_SETSID is set by the chart"),
+    ("db check count in workers.env", {"workers": {"env": [{"name": "CONNECTION_CHECK_MAX_COUNT", "value": "5"}]}},
+     "workers.env: CONNECTION_CHECK_MAX_COUNT is set by the chart"),
 ]
 
 

@@ -190,6 +190,22 @@ def test_seed_dag_task_runs_in_its_own_pod_with_its_resources(release: dict[str,
     print(f"[measure] install -> seed DAG run succeeded: {time.monotonic() - release['started']:.1f} s")
 
 
+def test_task_whose_pod_cannot_start_fails_instead_of_staying_queued(release: dict[str, float],
+                                                                      api: AirflowApi) -> None:
+    dag_id = "unstartable_task_pod"
+    api.wait_for_dag(dag_id, timeout=300)
+    run_id = api.trigger(dag_id)
+    started = time.monotonic()
+    assert api.wait_for_run(dag_id, run_id, timeout=300) == "failed"
+    ti = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/never_starts")
+    print(f"\n[measure] trigger -> unstartable task failed: {time.monotonic() - started:.1f} s")
+    assert (ti["state"], ti["try_number"]) == ("failed", 1)
+    # One pod for the one try: the executor does not keep making pods for it.
+    assert len(task_pods(NAMESPACE, dag_id)) <= 1
+    events = api.call("GET", f"/eventLogs?dag_id={dag_id}&event=state%20mismatch")["event_logs"]
+    assert events, "no state-mismatch event recorded for the failed task"
+
+
 def test_helm_test_runs_a_real_task(release: dict[str, float]) -> None:
     result = helm("test", RELEASE, "--namespace", NAMESPACE, "--timeout", "15m", timeout=1000)
     assert "Phase:          Succeeded" in result.stdout or "Succeeded" in result.stdout, result.stdout

@@ -183,3 +183,101 @@ def test_archives_dir_is_git_ignored() -> None:
         ["git", "check-ignore", "-q", str(ARCHIVES / "airflow.tar")], cwd=ARCHIVES.parents[1], check=False
     )
     assert result.returncode == 0
+
+
+def _layer_listing(name: str) -> list[str]:
+    """Paths in the image's single layer, read from the archive (the unpacked root changes as tests run)."""
+    archive = _archive_or_skip(name)
+    (member,) = oci.read_image(archive).layer_members
+    with subprocess.Popen(["tar", "-xOf", str(archive), member], stdout=subprocess.PIPE) as outer:
+        listing = subprocess.run(["tar", "-t"], stdin=outer.stdout, capture_output=True, text=True, check=True)
+    return [line.removeprefix("./").rstrip("/") for line in listing.stdout.splitlines()]
+
+
+def test_airflow_image_layout_like_upstream() -> None:
+    paths = _layer_listing("airflow")
+    venv = "home/airflow/.local/"
+    assert f"{venv}bin/airflow" in paths and f"{venv}pyvenv.cfg" in paths
+    assert any(p.startswith(f"{venv}lib/python3") and p.endswith("site-packages/airflow/__init__.py") for p in paths)
+    # Upstream deletes the installed packages' bytecode: a fresh container compiles at import.
+    assert [p for p in paths if p.startswith(venv) and p.endswith((".pyc", ".pyo"))] == []
+    assert {p for p in paths if p.startswith("opt/airflow/") and p.count("/") == 2} == {"opt/airflow/dags",
+                                                                                      "opt/airflow/logs"}
+
+
+def test_airflow_runs_from_the_virtualenv(airflow: ImageRoot) -> None:
+    probe = "import sys, shutil, airflow; print(sys.prefix, shutil.which('airflow'), sys.version_info[:2] >= (3, 11))"
+    assert _last_line(airflow.run(["python", "-c", probe], env=NO_DB_WAIT)).split() == [
+        "/home/airflow/.local", "/home/airflow/.local/bin/airflow", "True"]
+    env = airflow.run(["bash", "-c", "echo $VIRTUAL_ENV $AIRFLOW__CORE__LOAD_EXAMPLES"], env=NO_DB_WAIT)
+    assert _last_line(env) == "/home/airflow/.local false"
+
+
+UNREACHABLE_DB = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://u:p@127.0.0.1:1/airflow",
+                  "CONNECTION_CHECK_SLEEP_TIME": "0"}
+
+
+def test_entrypoint_db_check_retries_then_fails_and_zero_skips_it(airflow: ImageRoot) -> None:
+    failed = airflow.run(["bash", "-c", "echo command-ran"], env={**UNREACHABLE_DB, "CONNECTION_CHECK_MAX_COUNT": "2"})
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0, output
+    assert "Maximum number of retries (2) reached" in output and "$ airflow db check" in output
+    assert "command-ran" not in output
+    skipped = airflow.run(["bash", "-c", "echo command-ran"], env={**UNREACHABLE_DB, **NO_DB_WAIT})
+    assert _last_line(skipped) == "command-ran"
+
+
+def _probe_wheel(path: Path) -> None:
+    """A minimal pure-Python wheel, so pip installs it with no index."""
+    import zipfile
+
+    info = "probe_pkg-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr("probe_pkg.py", "VALUE = 'installed'\n")
+        wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: probe-pkg\nVersion: 1.0\n")
+        wheel.writestr(f"{info}/WHEEL",
+                       "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/RECORD", "")
+
+
+def test_entrypoint_migrates_and_installs_additional_requirements(airflow: ImageRoot) -> None:
+    import sqlite3
+
+    scratch = airflow.root / "tmp" / "entrypoint-test"
+    scratch.mkdir(mode=0o777)
+    scratch.chmod(0o777)
+    _probe_wheel(scratch / "probe_pkg-1.0-py3-none-any.whl")
+    env = {
+        **NO_DB_WAIT,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////tmp/entrypoint-test/airflow.db",
+        "_AIRFLOW_DB_MIGRATE": "true",
+        "_PIP_ADDITIONAL_REQUIREMENTS": "--no-index /tmp/entrypoint-test/probe_pkg-1.0-py3-none-any.whl",
+    }
+    result = airflow.run(["python", "-c", "import probe_pkg, sys; print(probe_pkg.VALUE, sys.prefix)"], env=env,
+                         timeout=600)
+    assert _last_line(result) == "installed /home/airflow/.local", result.stdout + result.stderr
+    assert "Installing additional requirements" in result.stderr
+    with sqlite3.connect(scratch / "airflow.db") as db:
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version
+
+
+# dumb-init (PID 1) sends SIGTERM to the command's whole process group when DUMB_INIT_SETSID=1 (the
+# image's default), to the command only when 0: the chart's Celery workers rely on the latter.
+_SIGNAL_PROBE = """
+( trap 'echo child-got-TERM; exit 0' TERM; while :; do sleep 0.1; done ) &
+child=$!
+trap 'echo main-got-TERM; sleep 1; kill -KILL "$child" 2>/dev/null; exit 0' TERM
+echo ready
+while :; do sleep 0.1; done
+"""
+
+
+@pytest.mark.parametrize(("setsid", "child_signalled"), [("1", True), ("0", False)])
+def test_dumb_init_setsid_decides_who_gets_sigterm(airflow: ImageRoot, setsid: str, child_signalled: bool) -> None:
+    proc = airflow.start(["bash", "-c", _SIGNAL_PROBE], env={**NO_DB_WAIT, "DUMB_INIT_SETSID": setsid})
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    output = airflow.stop(proc)
+    assert "main-got-TERM" in output
+    assert ("child-got-TERM" in output) == child_signalled, output

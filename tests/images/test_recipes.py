@@ -45,8 +45,13 @@ def test_airflow_config_matches_upstream_image() -> None:
     env = _env(recipes.AIRFLOW)
     assert env["AIRFLOW_HOME"] == "/opt/airflow"
     assert env["AIRFLOW_USER_HOME_DIR"] == "/home/airflow"
-    assert "/home/airflow/.local/bin" in env["PATH"].split(":")
-    assert "/usr/local/bin" in env["PATH"].split(":")  # where pip puts `airflow`
+    # Airflow lives in a virtualenv whose bin comes first, as upstream.
+    assert env["VIRTUAL_ENV"] == "/home/airflow/.local"
+    assert env["PATH"].split(":")[0] == "/home/airflow/.local/bin"
+    # Upstream's env beats airflow.cfg: the chart must hand config.core.load_examples on.
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    assert env["DUMB_INIT_SETSID"] == "1"
+    assert "PIP_USER" not in env  # pip refuses --user in a virtualenv
     assert "useradd --uid 50000 --gid 0 --home-dir /home/airflow" in recipes.AIRFLOW.script
     assert "dumb-init" in recipes.AIRFLOW.script
     assert re.search(r"\bgit\b", recipes.AIRFLOW.script)
@@ -91,6 +96,10 @@ def test_cache_key_follows_inputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     key = build.inputs_key(recipes.AIRFLOW)
     assert build.inputs_key(recipes.AIRFLOW) == key
     assert build.inputs_key(dataclasses.replace(recipes.AIRFLOW, script="true\n")) != key
+    # The shared build prelude (pip_install, apt_install) decides content too.
+    monkeypatch.setattr(build, "_PRELUDE", build._PRELUDE + "true\n")
+    assert build.inputs_key(recipes.AIRFLOW) != key
+    monkeypatch.undo()
     lock = tmp_path / "locks"
     lock.mkdir()
     (lock / "airflow.txt").write_text("apache-airflow==3.3.2\n")

@@ -2,17 +2,16 @@
 # /entrypoint of the apache/airflow stand-in. Same contract as the upstream image's entrypoint, so
 # chart args work unchanged: "bash ..." and "python ..." are exec'd as given; a leading "airflow" is
 # optional ("airflow scheduler" == "scheduler"); everything else runs as `airflow "$@"`.
-# Also like upstream: umask 0002, a passwd entry for an arbitrary uid, the database check
-# (CONNECTION_CHECK_MAX_COUNT, default 20; 0 disables it) and the Celery broker wait.
-# Not reproduced: _PIP_ADDITIONAL_REQUIREMENTS and _AIRFLOW_WWW_USER_CREATE (compose-only features).
+# Also like upstream, in upstream's order: umask 0002, a passwd entry for an arbitrary uid, the database
+# check (CONNECTION_CHECK_MAX_COUNT, default 20; 0 disables it), `airflow db migrate` when
+# _AIRFLOW_DB_MIGRATE is set, `pip install $_PIP_ADDITIONAL_REQUIREMENTS` into the image's virtualenv,
+# then the command; the Celery broker wait for scheduler/celery. DUMB_INIT_SETSID is read by dumb-init
+# (PID 1), not here. Not reproduced: _AIRFLOW_WWW_USER_CREATE (see README.md beside the recipes).
 command="${1:-}"
 set -euo pipefail
 
 : "${CONNECTION_CHECK_MAX_COUNT:=20}"
 : "${CONNECTION_CHECK_SLEEP_TIME:=3}"
-
-# PIP_USER is for image builders; a PythonVirtualenvOperator venv must not inherit it.
-unset PIP_USER
 
 if [[ "$(id -g)" != "0" ]]; then
     if [[ "$(id -u)" != "50000" ]]; then
@@ -70,7 +69,18 @@ if ((CONNECTION_CHECK_MAX_COUNT > 0)); then
 fi
 
 if [[ -n "${_AIRFLOW_DB_MIGRATE:-}" || -n "${_AIRFLOW_DB_UPGRADE:-}" ]]; then
+    # As upstream: a failed migration does not stop the command.
     airflow db migrate || true
+fi
+
+if [[ -n "${_PIP_ADDITIONAL_REQUIREMENTS:-}" ]]; then
+    echo >&2
+    echo "!!!!!  Installing additional requirements: '${_PIP_ADDITIONAL_REQUIREMENTS}' !!!!!!!!!!!!" >&2
+    echo "WARNING: a development/test feature only: every container start installs them again." >&2
+    echo >&2
+    # Word splitting on purpose: the variable holds a pip argument list.
+    # shellcheck disable=SC2086
+    pip install --no-input --root-user-action ignore ${_PIP_ADDITIONAL_REQUIREMENTS}
 fi
 
 case "${command}" in
