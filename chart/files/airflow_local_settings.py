@@ -79,7 +79,10 @@ def _route_to_queue_template(task: Any) -> None:
     if path is None:
         return
     executor_config["pod_template_file"] = path
-    task.executor_config = executor_config
+    if hasattr(task, "partial_kwargs"):  # a mapped task: executor_config is read-only, kept in partial_kwargs
+        task.partial_kwargs["executor_config"] = executor_config
+    else:
+        task.executor_config = executor_config
     log.debug("task %s on queue %s uses pod template %s", task.task_id, task.queue, path)
 
 

@@ -415,7 +415,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
   image: {{ include "airflow-k8s.airflowImage" . }}
   imagePullPolicy: {{ .Values.images.airflow.pullPolicy }}
   args: ["python", "/opt/airflow-k8s/maintenance/log_groomer.py", "--root", {{ .Values.logs.mountPath | quote }},
-         "--days", {{ $retention.days | toString | quote }}, "--interval", {{ $retention.intervalSeconds | toString | quote }}]
+         "--days", {{ int64 $retention.days | toString | quote }}, "--interval", {{ int64 $retention.intervalSeconds | toString | quote }}]
   securityContext: {{- toYaml .Values.securityContext | nindent 4 }}
   resources: {{- toYaml $retention.resources | nindent 4 }}
   volumeMounts:

@@ -97,7 +97,8 @@
 {{/* Login and the way in. */}}
 {{- $fab := .Values.auth.fab -}}
 {{- if and (ne .Values.auth.manager "fab") (or $fab.webserverConfig $fab.webserverConfigSecret) -}}
-{{- fail "auth.fab.webserverConfig/webserverConfigSecret is set but auth.manager is simple: set auth.manager=fab (webserver_config.py is FAB's), or remove it" -}}
+{{- $key := ternary "auth.fab.webserverConfig" "auth.fab.webserverConfigSecret" (not (empty $fab.webserverConfig)) -}}
+{{- fail (printf "%s is set but auth.manager is simple: set auth.manager=fab (webserver_config.py is FAB's), or remove it" $key) -}}
 {{- end -}}
 {{- if and $fab.webserverConfig $fab.webserverConfigSecret -}}
 {{- fail "auth.fab.webserverConfig and auth.fab.webserverConfigSecret are both set: keep one (the Secret wins otherwise silently)" -}}

@@ -117,7 +117,7 @@ def task_policy(task):
     # Reroutes a queue the chart has no template for; labels every task pod it builds.
     if task.queue == "no_such_queue":
         task.queue = "GPU"
-    if "pod_override" not in (task.executor_config or {}):
+    if not hasattr(task, "partial_kwargs") and "pod_override" not in (task.executor_config or {}):
         task.executor_config = {**(task.executor_config or {}), "pod_override": k8s.V1Pod(
             metadata=k8s.V1ObjectMeta(labels={"example.org/user-policy": "applied"}))}
 

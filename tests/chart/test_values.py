@@ -63,7 +63,7 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown auth manager", {"auth": {"manager": "ldap"}}, "/auth/manager"),
     ("unknown simple role", {"auth": {"simple": {"users": {"bob": "root"}}}}, "/auth/simple/users/bob"),
     ("webserver config for simple", {"auth": {"fab": {"webserverConfig": "X = 1"}}},
-     "auth.fab.webserverConfig/webserverConfigSecret is set but auth.manager is simple"),
+     "auth.fab.webserverConfig is set but auth.manager is simple"),
     ("two webserver configs", {"auth": {"manager": "fab", "fab": {"webserverConfig": "X = 1",
                                                                   "webserverConfigSecret": "wc"}}},
      "auth.fab.webserverConfig and auth.fab.webserverConfigSecret are both set"),
