@@ -1,6 +1,6 @@
 """Objects the cluster needs before workloads: the read-only (or, for the provisioner, the upstream)
 ClusterRoles of the host add-ons, the `kube-dns` Service whose one endpoint is CoreDNS on the bridge
-address, and the default `local-path` StorageClass."""
+address, and the local-path StorageClasses."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ LOCAL_PATH_POD_RULES = [
 ]
 LOCAL_PATH_CONFIGMAP = "local-path-config"
 STORAGE_CLASS = "local-path"
+SHARED_STORAGE_CLASS = "local-path-shared"
 PROVISIONER = "rancher.io/local-path"
 
 
@@ -104,21 +105,25 @@ def create_dns_service(api: KubeApi) -> None:
     )
 
 
-def create_storage_class(api: KubeApi) -> None:
-    """`local-path`, the default: a PVC without a class gets a directory on the node its pod runs on."""
-    api.create(
-        "/apis/storage.k8s.io/v1/storageclasses",
-        {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {"name": STORAGE_CLASS,
-                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-            "provisioner": PROVISIONER,
-            # The volume is a directory on one node: bind it where the first pod using it is scheduled.
-            "volumeBindingMode": "WaitForFirstConsumer",
-            "reclaimPolicy": "Delete",
-        },
-    )
+def create_storage_classes(api: KubeApi) -> None:
+    """`local-path`, the default: a PVC without a class gets a directory on the node its first pod runs on
+    (bound only then, WaitForFirstConsumer). `local-path-shared`: ReadWriteMany, one host directory."""
+    default = {"storageclass.kubernetes.io/is-default-class": "true"}
+    for name, class_annotations, binding in (
+        (STORAGE_CLASS, default, "WaitForFirstConsumer"),
+        (SHARED_STORAGE_CLASS, {}, "Immediate"),
+    ):
+        api.create(
+            "/apis/storage.k8s.io/v1/storageclasses",
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": name, "annotations": class_annotations},
+                "provisioner": PROVISIONER,
+                "volumeBindingMode": binding,
+                "reclaimPolicy": "Delete",
+            },
+        )
 
 
 def helper_pod() -> dict[str, Any]:

@@ -127,10 +127,10 @@ def start_control_plane(state: StateDirs, kube: Path, admin: KubeApi) -> None:
     with Step("apiserver"):
         _start(state, components.apiserver(state, kube))
         _await(state, "apiserver", "apiserver /readyz", lambda: health.apiserver_ready(admin), 90)
-    with Step("bootstrap objects: add-on RBAC, the kube-dns Service, the local-path StorageClass"):
+    with Step("bootstrap objects: add-on RBAC, the kube-dns Service, the local-path StorageClasses"):
         bootstrap.create_addon_rbac(admin)
         bootstrap.create_dns_service(admin)
-        bootstrap.create_storage_class(admin)
+        bootstrap.create_storage_classes(admin)
         bootstrap.create_local_path_config(admin, state)
     # The controller-manager only after /readyz: before the RBAC bootstrap is done it fails its
     # start-up authorization checks.

@@ -196,8 +196,15 @@ def corefile(state: StateDirs) -> str:
 
 
 def local_path_config(state: StateDirs) -> dict[str, object]:
-    """The provisioner's config.json: each node's volumes under its own state dir."""
-    return {"nodePathMap": [{"node": node.node.name, "paths": [str(node.local_path)]} for node in state.nodes]}
+    """The provisioner's config.json, per StorageClass: `local-path` volumes under each node's own state
+    dir; `local-path-shared` (ReadWriteMany) in one directory, shared for real since every node is this host."""
+    node_paths = [{"node": node.node.name, "paths": [str(node.local_path)]} for node in state.nodes]
+    return {
+        "storageClassConfigs": {
+            "local-path": {"nodePathMap": node_paths},
+            "local-path-shared": {"sharedFileSystemPath": str(state.shared_volumes)},
+        }
+    }
 
 
 def write_all(state: StateDirs) -> None:

@@ -156,6 +156,11 @@ class StateDirs:
         return self.config / f"{user}.kubeconfig"
 
     @property
+    def shared_volumes(self) -> Path:
+        """Where `local-path-shared` (ReadWriteMany) volumes live: one host directory every node sees."""
+        return self.root / "shared-volumes"
+
+    @property
     def corefile(self) -> Path:
         return self.config / "Corefile"
 

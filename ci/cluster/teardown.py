@@ -134,7 +134,7 @@ def remove_state(state: StateDirs) -> None:
         for node in state.nodes
         for path in (node.kubelet, node.pod_logs, node.containerd_state, node.root / "cni", node.local_path)
     ]
-    for path in (state.etcd, state.pki, state.config, state.pids, *node_paths):
+    for path in (state.etcd, state.pki, state.config, state.pids, state.shared_volumes, *node_paths):
         shutil.rmtree(path, ignore_errors=True)
     for node in state.nodes:
         socket = node.containerd_socket

@@ -93,5 +93,11 @@ def test_provisioner_writes_only_volumes_events_and_its_helper_pods() -> None:
 
 def test_local_path_volumes_live_under_each_nodes_state(tmp_path: Path) -> None:
     state = StateDirs(tmp_path)
-    config = configs.local_path_config(state)
-    assert config == {"nodePathMap": [{"node": n.node.name, "paths": [str(n.local_path)]} for n in state.nodes]}
+    classes = configs.local_path_config(state)["storageClassConfigs"]
+    assert classes == {
+        "local-path": {"nodePathMap": [{"node": n.node.name, "paths": [str(n.local_path)]} for n in state.nodes]},
+        "local-path-shared": {"sharedFileSystemPath": str(state.shared_volumes)},
+    }
+    assert str(state.shared_volumes).startswith(str(state.root)) and all(
+        str(n.local_path).startswith(str(state.root)) for n in state.nodes
+    )
