@@ -276,3 +276,31 @@ def test_default_storage_class_provisions_a_node_local_volume(
         terms = volume.spec.node_affinity.required.node_selector_terms
         node = core_v1.read_namespaced_pod("writer", e2e_namespace).spec.node_name
         assert [e.values for t in terms for e in t.match_expressions] == [[node]]
+
+
+def test_shared_class_is_read_write_many_across_nodes(
+    core_v1: client.CoreV1Api, e2e_namespace: str, local_cluster: bool, wait_until: Wait
+) -> None:
+    """`local-path-shared` (the local cluster's class for logs.persistence): what a pod on one node writes,
+    a pod on the other reads."""
+    if not local_cluster:
+        pytest.skip("local-path-shared is the local cluster's class")
+    claim = client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="shared"),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteMany"], storage_class_name="local-path-shared",
+            resources=client.V1VolumeResourceRequirements(requests={"storage": "1Mi"}),
+        ),
+    )
+    core_v1.create_namespaced_persistent_volume_claim(e2e_namespace, claim)
+    nodes = sorted(node.metadata.name for node in ready_nodes(core_v1))
+    assert len(nodes) >= 2
+    steps = {"write": "open('/data/probe', 'w').write('shared')", "read": "print(open('/data/probe').read())"}
+    for (name, code), node in zip(steps.items(), nodes[:2], strict=True):
+        spec = restricted_pod_spec(AIRFLOW_IMAGE, ["python", "-c", code], AIRFLOW_UID, node_name=node)
+        spec.containers[0].volume_mounts = [client.V1VolumeMount(name="data", mount_path="/data")]
+        spec.volumes = [client.V1Volume(name="data", persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+            claim_name="shared"))]
+        core_v1.create_namespaced_pod(e2e_namespace, client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=spec))
+        wait_for_phase(wait_until, core_v1, e2e_namespace, name, "Succeeded")
+    assert pod_log(core_v1, e2e_namespace, "read").strip() == "shared"
