@@ -14,10 +14,11 @@ from layout import StateDirs
 from pki import DNS, LOCAL_PATH, NETPOL, ClientIdentity
 
 WATCH = ["get", "list", "watch"]
-# What each upstream project's manifests grant its ServiceAccount (CoreDNS: `system:coredns`).
+# What each upstream project's manifests grant its ServiceAccount, less what this setup never uses
+# (CoreDNS watches pods only for `pods verified`; the Corefile says `pods insecure`).
 ROLES: dict[ClientIdentity, list[dict[str, Any]]] = {
     DNS: [
-        {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["services", "namespaces"], "verbs": ["list", "watch"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
     ],
     NETPOL: [
