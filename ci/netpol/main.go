@@ -1,8 +1,12 @@
 // Command netpol runs SIG Network's kube-network-policies controller (nftables + nfqueue) as a host
 // process of the local cluster. Upstream's command only knows in-cluster config; this one takes a
-// kubeconfig, the node name, its nftables table and its queue. NRI is off: the nodes' containerd 1.6
-// does not serve it. The controller judges every packet on its queue against all pods' policies,
-// whichever rules queued it (ci/cluster/netpolicy.py).
+// kubeconfig, the node name, its nftables table and its queue. The controller judges every packet on
+// its queue against all pods' policies, whichever rules queued it (ci/cluster/netpolicy.py).
+//
+// NRI stays enabled although the nodes' containerd 1.6 serves no NRI socket (the plugin logs that it
+// exited and finds nothing): v0.8.0 asks its NRI plugin about every address that is no known pod
+// (the host, for one) even with NRI disabled, and with it disabled that plugin is nil and the
+// process panics on the first such packet.
 package main
 
 import (
@@ -63,7 +67,6 @@ func run() int {
 			NodeName:            *nodeName,
 			NFTableName:         *table,
 			NetfilterBug1766Fix: false, // every new connection is queued already, DNS included
-			NRIdisabled:         true,
 		},
 	)
 	if err != nil {
