@@ -137,7 +137,10 @@ def helper_pod() -> dict[str, Any]:
         "spec": {
             "priorityClassName": "system-node-critical",
             "containers": [{"name": "helper-pod", "image": layout.LOCAL_PATH_HELPER_IMAGE,
-                            "imagePullPolicy": "IfNotPresent"}],
+                            "imagePullPolicy": "IfNotPresent",
+                            # The volume's parent directory is root's (the kubelet creates it); the image's
+                            # own user may not write there.
+                            "securityContext": {"runAsUser": 0}}],
         },
     }
 
