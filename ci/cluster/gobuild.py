@@ -84,18 +84,18 @@ def kube() -> GoBinary:
 
 
 def coredns() -> GoBinary:
-    return GoBinary("coredns", layout.GO_MODULES / "coredns", cold_minutes=4)
+    return GoBinary("coredns", layout.GO_MODULES / "coredns", cold_minutes=8)
 
 
 def netpol() -> GoBinary:
     """kube-network-policies, through ci/netpol's main (a kubeconfig instead of in-cluster config)."""
-    return GoBinary("netpol", layout.GO_MODULES / "netpol", cold_minutes=3)
+    return GoBinary("netpol", layout.GO_MODULES / "netpol", cold_minutes=10)
 
 
 def local_path() -> GoBinary:
     """Rancher's local-path-provisioner, its own command (a `tool` of ci/local-path)."""
     module = layout.GO_MODULES / "local-path"
-    return GoBinary("local-path", module, "github.com/rancher/local-path-provisioner", cold_minutes=3)
+    return GoBinary("local-path", module, "github.com/rancher/local-path-provisioner", cold_minutes=4)
 
 
 def all_binaries() -> tuple[GoBinary, ...]:
