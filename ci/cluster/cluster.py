@@ -27,6 +27,7 @@ import components
 import gobuild
 import health
 import layout
+import netpolicy
 import pki
 import preflight
 import procs
@@ -160,7 +161,11 @@ def command_status(state: StateDirs) -> int:
     for node in layout.NODES:
         ready = functools.partial(health.node_ready, admin, node.name)
         checks[f"node {node.name} ({node.instance_type}) Ready"] = ready
+    checks["CoreDNS ready"] = health.dns_ready
     checks["DNS answers"] = health.dns_answers
+    checks["kube-network-policies on its queue, chain hooked"] = lambda: (
+        netpolicy.queue_bound() and netpolicy.chain_hooked()
+    )
     ok = all_running(state)
     for name, check in checks.items():
         try:
