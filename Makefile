@@ -4,33 +4,29 @@ PY := .venv/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export HELM ?= $(CURDIR)/.tools/bin/helm
 
-.PHONY: install sync docs lint test test-fast test-chart test-hooks test-e2e test-switch bench fuzz cluster cluster-down cluster-status images demo
+.PHONY: install docs lint test test-fast test-chart test-hooks test-e2e test-switch bench fuzz cluster cluster-down cluster-status images demo
 
 install: ## tools, Debian packages and the Python environment
 	bash ci/install.sh
-
-sync: ## copy pod_templates/ and hooks/ into chart/files/
-	$(PY) ci/sync_chart_files.py
 
 docs: ## regenerate the README's values table from chart/values.yaml
 	$(PY) ci/values_doc.py
 
 lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	$(PY) -m ruff check hooks tests ci chart/files
-	$(PY) -m mypy hooks tests/chart tests/e2e ci/cluster ci/values_doc.py ci/sync_chart_files.py
+	$(PY) -m mypy hooks tests/chart tests/chart_files tests/e2e ci/cluster ci/values_doc.py
 	$(PY) -m mypy ci/images ci/services tests/bench
 	$(PY) -m mypy ci/release.py ci/demo.py ci/airflow_api.py
 	helm lint chart --strict --set secrets.renderOffline=true
 	helm3 lint chart --strict --set secrets.renderOffline=true
-	$(PY) ci/sync_chart_files.py --check
 	$(PY) ci/values_doc.py --check
 	bash ci/checkov.sh
 
 test-fast: ## render tests and unit tests (no services, no cluster)
-	$(PY) -m pytest tests/chart tests/hooks -m "not integration and not e2e" -q
+	$(PY) -m pytest tests/chart tests/chart_files tests/hooks -m "not integration and not e2e" -q
 
 test-chart:
-	$(PY) -m pytest tests/chart -q
+	$(PY) -m pytest tests/chart tests/chart_files -q
 
 test-hooks: ## hook library, with real PostgreSQL, Redis, scheduler and Celery workers
 	$(PY) -m pytest tests/hooks -q

@@ -18,7 +18,7 @@ from release import KUBECTL, SEED_DAG, demo_values, fullname, helm, kubectl_json
 
 # The local cluster's provisioner: its volumes live on the one machine both nodes run on, so a
 # ReadWriteMany claim of this class is shared by pods on either node.
-LOGS_STORAGE_CLASS = "local-path"
+LOGS_STORAGE_CLASS = "local-path-shared"
 
 
 def logs_values() -> dict[str, Any]:

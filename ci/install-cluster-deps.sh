@@ -9,6 +9,7 @@ packages=(
     containernetworking-plugins  # bridge, host-local, portmap, loopback
     conntrack                    # kube-proxy flushes stale UDP (DNS) conntrack entries with it
     iptables                     # kube-proxy's iptables mode and the bridge masquerade rules
+    nftables                     # nft: `down` removes a table kube-network-policies left (ci/cluster/netpolicy.py)
     iproute2                     # ip link/addr for the node bridge
     kmod                         # modprobe br_netfilter when the kernel has it as a module
     util-linux                   # mount/umount/nsenter for cleaning kubelet state; unshare for image builds

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import bootstrap
@@ -16,7 +17,7 @@ import health
 import hostnet
 import images
 import layout
-import netpol
+import netpolicy
 import pki
 import procs
 import smoke
@@ -25,6 +26,16 @@ from layout import StateDirs
 from waits import wait_for
 
 ENV = {"PATH": components.PROCESS_PATH}
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """The cached builds `up` runs (gobuild.py)."""
+
+    kube: Path
+    coredns: Path
+    netpol: Path
+    local_path: Path
 
 
 class Step:
@@ -116,9 +127,11 @@ def start_control_plane(state: StateDirs, kube: Path, admin: KubeApi) -> None:
     with Step("apiserver"):
         _start(state, components.apiserver(state, kube))
         _await(state, "apiserver", "apiserver /readyz", lambda: health.apiserver_ready(admin), 90)
-    with Step("bootstrap objects: DNS RBAC and the kube-dns Service"):
-        bootstrap.create_dns_rbac(admin)
+    with Step("bootstrap objects: add-on RBAC, the kube-dns Service, the local-path StorageClasses"):
+        bootstrap.create_addon_rbac(admin)
         bootstrap.create_dns_service(admin)
+        bootstrap.create_storage_classes(admin)
+        bootstrap.create_local_path_config(admin, state)
     # The controller-manager only after /readyz: before the RBAC bootstrap is done it fails its
     # start-up authorization checks.
     with Step("controller-manager, scheduler"):
@@ -128,22 +141,25 @@ def start_control_plane(state: StateDirs, kube: Path, admin: KubeApi) -> None:
         _await(state, "scheduler", "scheduler /healthz", lambda: health.local_healthz(10259), 60)
 
 
-def start_node(state: StateDirs, kube: Path, admin: KubeApi) -> None:
-    with Step("kubelets, kube-proxy, DNS, NetworkPolicy enforcer"):
+def start_node(state: StateDirs, binaries: Binaries, admin: KubeApi) -> None:
+    with Step("kubelets, kube-proxy, CoreDNS, kube-network-policies, local-path-provisioner"):
         for node_dirs in state.nodes:
             cgroups.create_node_cgroups(node_dirs.node)
-            _start(state, components.kubelet(state, node_dirs, kube))
-        _start(state, components.proxy(state, kube))
-        _start(state, components.dns(state))
-        _await(state, "dns", "DNS answers on the node address", health.dns_answers, 60)
+            _start(state, components.kubelet(state, node_dirs, binaries.kube))
+        _start(state, components.proxy(state, binaries.kube))
+        _start(state, components.dns(state, binaries.coredns))
+        _start(state, components.netpol(state, binaries.netpol))
+        _start(state, components.local_path(state, binaries.local_path))
+        _await(state, "dns", "CoreDNS ready", health.dns_ready, 60)
+        _await(state, "dns", "DNS answers on the node address", health.dns_answers, 30)
         for node in layout.NODES:
             ready = functools.partial(health.node_ready, admin, node.name)
             _await(state, node.process("kubelet"), f"node {node.name} Ready", ready, 120)
         _await(state, "proxy", "kube-proxy /healthz", lambda: health.local_healthz(10256, https=False), 60)
         _await(state, "proxy", "DNS through the kube-dns ClusterIP", health.dns_through_service, 60)
-        # After kube-proxy: the enforcer's hooks go first in FORWARD/INPUT, ahead of kube-proxy's ACCEPTs.
-        _start(state, components.netpol(state))
-        _await(state, "netpol", "NetworkPolicy chains hooked", netpol.hooked, 30)
+        # Hooked only once the controller consumes the queue: from then on every new pod connection is judged.
+        _await(state, "netpol", "kube-network-policies on its nfqueue", netpolicy.queue_bound, 60)
+        netpolicy.add_chain()
         _await(state, "controller-manager", "default ServiceAccount", lambda: health.default_service_account(admin), 60)
 
 
@@ -154,10 +170,10 @@ def run_smoke(state: StateDirs, admin: KubeApi) -> None:
             print(f"  {line}", flush=True)
 
 
-def up(state: StateDirs, kube: Path) -> None:
+def up(state: StateDirs, binaries: Binaries) -> None:
     admin = KubeApi.for_identity(state.pki, pki.ADMIN.file_stem)
     prepare_host(state)
     start_runtime(state)
-    start_control_plane(state, kube, admin)
-    start_node(state, kube, admin)
+    start_control_plane(state, binaries.kube, admin)
+    start_node(state, binaries, admin)
     run_smoke(state, admin)

@@ -1,12 +1,12 @@
 """The local two-node Kubernetes 1.35 cluster: upstream control plane and two kubelets (one `kube`
-binary built from ci/kube), a containerd per node, a CNI bridge, kube-proxy, a host DNS server and a
-NetworkPolicy enforcer.
+binary built from ci/kube), a containerd per node, a CNI bridge, kube-proxy, CoreDNS (ci/coredns),
+kube-network-policies (ci/netpol) and the local-path-provisioner (ci/local-path), all host processes.
 
     python ci/cluster/cluster.py up       # idempotent; prints `export KUBECONFIG=...`
     python ci/cluster/cluster.py down     # stops what `up` started (recorded PIDs), removes network state
     python ci/cluster/cluster.py status
 
-State lives in .state/cluster/ (git-ignored); the built binary in $XDG_CACHE_HOME/airflow-k8s/.
+State lives in .state/cluster/ (git-ignored); the built binaries in $XDG_CACHE_HOME/airflow-k8s/.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bringup
 import components
+import gobuild
 import health
-import kubebuild
 import layout
+import netpolicy
 import pki
 import preflight
 import procs
@@ -79,7 +80,7 @@ def kube_binary_for_cleanup(state: StateDirs) -> Path | None:
     for record in procs.records(state.pids):
         if record.argv and Path(record.argv[0]).name.startswith("kube-"):
             return Path(record.argv[0])
-    cached = kubebuild.cached_binary()
+    cached = gobuild.kube().cached()
     return cached if cached.exists() else None
 
 
@@ -97,13 +98,13 @@ def command_up(state: StateDirs) -> int:
     preflight.require_host_tools()
     preflight.require_short_socket_paths(state)
 
-    build = kubebuild.ensure_binary()
-    if build.cached:
-        build_line = f"kube binary: cached ({build.binary})"
-    else:
-        peak = f", largest process peak RSS {build.peak_rss_mib:.0f} MiB" if build.peak_rss_mib else ""
-        build_line = f"kube binary: built in {build.seconds:.0f}s{peak} ({build.binary})"
-    print(build_line, flush=True)
+    built = {spec.name: gobuild.ensure_binary(spec) for spec in gobuild.all_binaries()}
+    build_lines = [result.describe(name) for name, result in built.items()]
+    for line in build_lines:
+        print(line, flush=True)
+    binaries = bringup.Binaries(
+        built["kube"].binary, built["coredns"].binary, built["netpol"].binary, built["local-path"].binary
+    )
 
     cluster_started = time.monotonic()
     if healthy(state):
@@ -122,11 +123,11 @@ def command_up(state: StateDirs) -> int:
         preflight.require_free_ports(state)
         preflight.require_free_network()
         try:
-            bringup.up(state, build.binary)
+            bringup.up(state, binaries)
         except (WaitTimeout, RuntimeError) as error:
             print(f"\nup failed: {error}\nlogs: {state.logs}/; clean up with `make cluster-down`", file=sys.stderr)
             return 1
-    print(build_line)
+    print("\n".join(build_lines))
     print(f"cluster up: {time.monotonic() - cluster_started:.1f}s (total {time.monotonic() - started:.1f}s)")
     print_export(state)
     return 0
@@ -160,7 +161,11 @@ def command_status(state: StateDirs) -> int:
     for node in layout.NODES:
         ready = functools.partial(health.node_ready, admin, node.name)
         checks[f"node {node.name} ({node.instance_type}) Ready"] = ready
+    checks["CoreDNS ready"] = health.dns_ready
     checks["DNS answers"] = health.dns_answers
+    checks["kube-network-policies on its queue, chain hooked"] = lambda: (
+        netpolicy.queue_bound() and netpolicy.chain_hooked()
+    )
     ok = all_running(state)
     for name, check in checks.items():
         try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import bootstrap
 import layout
 from layout import NodeDirs, StateDirs
 
-HERE = Path(__file__).resolve().parent
 PROCESS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -134,21 +133,47 @@ def proxy(state: StateDirs, kube: Path) -> Component:
     return Component("proxy", [str(kube), "proxy", f"--config={state.config / 'proxy.yaml'}"])
 
 
-def dns(state: StateDirs) -> Component:
+def dns(state: StateDirs, coredns: Path) -> Component:
+    return Component("dns", [str(coredns), "-conf", str(state.corefile)])
+
+
+def netpol(state: StateDirs, binary: Path) -> Component:
+    """kube-network-policies: judges every packet netpolicy.py queues, against all pods' policies."""
     return Component(
-        "dns",
-        [sys.executable, str(HERE / "dns_server.py"), f"--pki={state.pki}", f"--listen={layout.NODE_IP}"],
+        "netpol",
+        [
+            str(binary),
+            f"--kubeconfig={state.kubeconfig('netpol')}",
+            # It evaluates policies of every pod whatever its node; the name only scopes its own nft set.
+            f"--node-name={layout.NODE_NAME}",
+            f"--nftables-table={layout.NETPOL_TABLE}",
+            f"--nfqueue-id={layout.NETPOL_QUEUE}",
+        ],
     )
 
 
-def netpol(state: StateDirs) -> Component:
-    return Component("netpol", [sys.executable, str(HERE / "netpol.py"), f"--pki={state.pki}"])
+def local_path(state: StateDirs, binary: Path) -> Component:
+    return Component(
+        "local-path",
+        [
+            str(binary),
+            "start",
+            f"--kubeconfig={state.kubeconfig('local-path')}",
+            f"--namespace={bootstrap.LOCAL_PATH_NAMESPACE}",
+            f"--provisioner-name={bootstrap.PROVISIONER}",
+            f"--configmap-name={bootstrap.LOCAL_PATH_CONFIGMAP}",
+            f"--helper-image={layout.LOCAL_PATH_HELPER_IMAGE}",
+            # The helper pods' account: the namespace's default, which has no permissions.
+            "--service-account-name=default",
+        ],
+    )
 
 
 KUBELETS = tuple(node.process("kubelet") for node in layout.NODES)
 CONTAINERDS = tuple(node.process("containerd") for node in layout.NODES)
 # Stop order: the reverse of start order, containerd last (teardown empties it first).
 STOP_ORDER = (
+    "local-path",
     "netpol",
     "dns",
     "proxy",

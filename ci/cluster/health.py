@@ -6,7 +6,9 @@ import json
 import ssl
 import urllib.request
 
-import dnswire
+import dns.message
+import dns.query
+import dns.rdatatype
 import layout
 from kubeapi import KubeApi
 from layout import NodeDirs
@@ -54,12 +56,25 @@ def default_service_account(api: KubeApi) -> bool:
     return True
 
 
+def _resolve_a(server: str, name: str) -> list[str]:
+    query = dns.message.make_query(name, dns.rdatatype.A)
+    response = dns.query.udp(query, server, timeout=2)
+    return [item.address for rrset in response.answer for item in rrset if rrset.rdtype == dns.rdatatype.A]
+
+
 def dns_answers() -> bool:
     name = f"kubernetes.default.svc.{layout.CLUSTER_DOMAIN}"
-    return dnswire.query_a(layout.NODE_IP, name) == [layout.KUBERNETES_SERVICE_IP]
+    return _resolve_a(layout.NODE_IP, name) == [layout.KUBERNETES_SERVICE_IP]
+
+
+def dns_ready() -> bool:
+    """CoreDNS's `ready` plugin: 200 once the kubernetes plugin has synced its informers."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{layout.DNS_READY_PORT}/ready", timeout=2) as response:
+        return bool(response.status == 200)
 
 
 def dns_through_service() -> bool:
     """The same question through the kube-dns ClusterIP: proves kube-proxy's rules are in."""
     name = f"kubernetes.default.svc.{layout.CLUSTER_DOMAIN}"
-    return dnswire.query_a(layout.DNS_SERVICE_IP, name) == [layout.KUBERNETES_SERVICE_IP]
+    return _resolve_a(layout.DNS_SERVICE_IP, name) == [layout.KUBERNETES_SERVICE_IP]
+

@@ -26,6 +26,16 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
 
 APISERVER_PORT = 6443
+# CoreDNS's `health` and `ready` plugins (8080 and 8181 in a cluster's Corefile), on loopback here.
+DNS_HEALTH_PORT = 10054
+DNS_READY_PORT = 10055
+# kube-network-policies: the nfqueue it judges packets from, and the name of the nftables table it would
+# write (see netpolicy.py for why its own rules cannot load on a kernel without nft_queue).
+NETPOL_QUEUE = 100
+NETPOL_TABLE = "airflow-k8s-netpol"
+# The local-path-provisioner's helper pods (mkdir/rm of a volume directory) need only /bin/sh and run on
+# the volume's node: any image every node has. No busybox image is built, so the Redis image serves.
+LOCAL_PATH_HELPER_IMAGE = "docker.io/library/redis:7"
 ETCD_CLIENT_URL = "http://127.0.0.1:2379"
 ETCD_PEER_URL = "http://127.0.0.1:2380"
 
@@ -90,6 +100,8 @@ PORTS = (
     Port(10256, "127.0.0.1", "proxy"),
     Port(53, NODE_IP, "dns", "udp"),
     Port(53, NODE_IP, "dns", "tcp"),
+    Port(DNS_HEALTH_PORT, "127.0.0.1", "dns"),
+    Port(DNS_READY_PORT, "127.0.0.1", "dns"),
 )
 
 
@@ -143,10 +155,19 @@ class StateDirs:
     def kubeconfig(self, user: str) -> Path:
         return self.config / f"{user}.kubeconfig"
 
+    @property
+    def shared_volumes(self) -> Path:
+        """Where `local-path-shared` (ReadWriteMany) volumes live: one host directory every node sees."""
+        return self.root / "shared-volumes"
+
+    @property
+    def corefile(self) -> Path:
+        return self.config / "Corefile"
+
 
 STATE = StateDirs(REPO_ROOT / ".state" / "cluster")
 IMAGE_ARCHIVES = REPO_ROOT / ".state" / "images"
-KUBE_MODULE = REPO_ROOT / "ci" / "kube"
+GO_MODULES = REPO_ROOT / "ci"
 
 
 @dataclass(frozen=True)
@@ -197,3 +218,8 @@ class NodeDirs:
     @property
     def cni_ipam(self) -> Path:
         return self.root / "cni" / "ipam"
+
+    @property
+    def local_path(self) -> Path:
+        """Where local-path PersistentVolumes of this node live (a directory each), removed by `down`."""
+        return self.root / "local-path"

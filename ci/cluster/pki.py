@@ -39,10 +39,13 @@ KUBELETS = tuple(
     ClientIdentity(node.process("kubelet"), f"system:node:{node.name}", ("system:nodes",)) for node in layout.NODES
 )
 PROXY = ClientIdentity("proxy", "system:kube-proxy")
-# The host DNS server; bootstrap.py binds it to a read-only role for Services and EndpointSlices.
-DNS = ClientIdentity("dns", "airflow-k8s:dns")
+# The host processes that stand where a cluster runs add-on pods; bootstrap.py binds each to the
+# ClusterRole its upstream manifests give its ServiceAccount.
+DNS = ClientIdentity("dns", "airflow-k8s:coredns")
+NETPOL = ClientIdentity("netpol", "airflow-k8s:network-policies")
+LOCAL_PATH = ClientIdentity("local-path", "airflow-k8s:local-path-provisioner")
 
-CLIENTS = (ADMIN, APISERVER_KUBELET_CLIENT, CONTROLLER_MANAGER, SCHEDULER, *KUBELETS, PROXY, DNS)
+CLIENTS = (ADMIN, APISERVER_KUBELET_CLIENT, CONTROLLER_MANAGER, SCHEDULER, *KUBELETS, PROXY, DNS, NETPOL, LOCAL_PATH)
 
 APISERVER_NAMES = (
     "kubernetes",

@@ -18,6 +18,7 @@ REQUIRED_COMMANDS = {
     "runc": "runc",
     "iptables": "iptables",
     "ip6tables": "iptables",
+    "nft": "nftables",
     "conntrack": "conntrack",
     "ip": "iproute2",
     "mount": "util-linux",

@@ -13,7 +13,7 @@ import components
 import health
 import hostnet
 import layout
-import netpol
+import netpolicy
 import procs
 from layout import NodeDirs, StateDirs
 from shell import run, succeeds
@@ -118,22 +118,23 @@ def remove_cni_state(state: StateDirs, sandbox_ids: list[str]) -> None:
         path.unlink(missing_ok=True)
 
 
-def remove_iptables(kube: Path | None) -> None:
+def remove_netfilter(kube: Path | None) -> None:
     if kube is not None and kube.exists():
         # kube-proxy's own clean-up knows every chain and jump it made, in iptables and ip6tables.
         run([str(kube), "proxy", "--cleanup"], check=False, timeout=60)
     hostnet.remove_kube_chains()
     hostnet.remove_isolation_chains()
-    # The enforcer removes its chains when it stops; this covers one that was killed or crashed.
-    netpol.remove_chains()
+    netpolicy.remove_chain()
 
 
 def remove_state(state: StateDirs) -> None:
     """Everything but the image stores (each node's containerd root) and the logs."""
     node_paths = [
-        path for node in state.nodes for path in (node.kubelet, node.pod_logs, node.containerd_state, node.root / "cni")
+        path
+        for node in state.nodes
+        for path in (node.kubelet, node.pod_logs, node.containerd_state, node.root / "cni", node.local_path)
     ]
-    for path in (state.etcd, state.pki, state.config, state.pids, *node_paths):
+    for path in (state.etcd, state.pki, state.config, state.pids, state.shared_volumes, *node_paths):
         shutil.rmtree(path, ignore_errors=True)
     for node in state.nodes:
         socket = node.containerd_socket
@@ -154,7 +155,7 @@ def down(state: StateDirs, kube: Path | None) -> None:
         unmount_under(node.containerd_root)
     remove_pod_network_namespaces()
     remove_cni_state(state, containers)
-    remove_iptables(kube)
+    remove_netfilter(kube)
     hostnet.delete_bridge()
     hostnet.restore_host_settings(state.host_settings)
     remove_state(state)

@@ -1,8 +1,9 @@
 """Cluster sanity: what the chart relies on works on the cluster the e2e tests use.
 
 The node is Ready (and carries the node-type label the chart maps queues to), Services resolve by DNS
-name from other pods, scheduling honours nodeSelector, and a Job runs to completion. Every pod meets
-Pod Security "restricted" (the session namespace enforces it).
+name from other pods and DNS answers only the cluster's names, scheduling honours nodeSelector, a Job runs
+to completion, and a PVC gets a volume from the default StorageClass. Every pod meets Pod Security
+"restricted" (the session namespace enforces it).
 """
 
 from __future__ import annotations
@@ -206,3 +207,105 @@ def test_job_completes(batch_v1: client.BatchV1Api, e2e_namespace: str, wait_unt
         return done[0] if done else None
 
     assert wait_until("Job complete-me to finish", finished, timeout=POD_TIMEOUT) == "Complete"
+
+
+# Asks the pod's nameserver (from resolv.conf) one A or PTR question per argument and prints the
+# response code and answer count: getaddrinfo would hide NXDOMAIN, REFUSED and timeouts alike.
+DNS_PROBE = r"""
+import random, socket, struct, sys
+server = next(l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver"))
+for question in sys.argv[1:]:
+    qtype, name = question.split(":", 1)
+    ident = random.randrange(65536)
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split("."))
+    query = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(">HH", int(qtype), 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(query, (server, 53))
+        reply = sock.recv(4096)
+    flags, _, answers = struct.unpack(">HHH", reply[2:8])
+    print(name, flags & 0xF, answers)
+"""
+RCODES = {"NOERROR": 0, "NXDOMAIN": 3, "REFUSED": 5}
+
+
+def test_dns_answers_cluster_names_only(
+    core_v1: client.CoreV1Api, e2e_namespace: str, local_cluster: bool, wait_until: Wait
+) -> None:
+    """Kubernetes DNS records resolve and unknown cluster names are NXDOMAIN; on the local cluster, with no
+    outside network to forward to, names outside the cluster's zones are REFUSED (at once, not a timeout)."""
+    service_ip = core_v1.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    cases = {
+        ("1", "kubernetes.default.svc.cluster.local"): ("NOERROR", 1),
+        ("1", f"no-such-service.{e2e_namespace}.svc.cluster.local"): ("NXDOMAIN", 0),
+        # PTR of the kubernetes Service's ClusterIP.
+        ("12", ".".join(reversed(service_ip.split("."))) + ".in-addr.arpa"): ("NOERROR", 1),
+    }
+    if local_cluster:
+        cases[("1", "example.com")] = ("REFUSED", 0)
+    questions = [f"{qtype}:{name}" for qtype, name in cases]
+    spec = restricted_pod_spec(AIRFLOW_IMAGE, ["python", "-c", DNS_PROBE, *questions], AIRFLOW_UID)
+    core_v1.create_namespaced_pod(e2e_namespace, client.V1Pod(metadata=client.V1ObjectMeta(name="dns-probe"),
+                                                              spec=spec))
+    wait_for_phase(wait_until, core_v1, e2e_namespace, "dns-probe", "Succeeded")
+    answers = {line.split()[0]: line.split()[1:] for line in pod_log(core_v1, e2e_namespace, "dns-probe").splitlines()}
+    for (_, name), (rcode, count) in cases.items():
+        assert answers.get(name) == [str(RCODES[rcode]), str(count)], f"{name}: {answers.get(name)}"
+
+
+def test_default_storage_class_provisions_a_node_local_volume(
+    core_v1: client.CoreV1Api, e2e_namespace: str, local_cluster: bool, wait_until: Wait
+) -> None:
+    """A PVC with no class gets the default one; on the local cluster that is local-path, a directory on
+    the node the first pod using it runs on (the PV is pinned there by node affinity)."""
+    claim = client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="data"),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteOnce"], resources=client.V1VolumeResourceRequirements(requests={"storage": "1Mi"})
+        ),
+    )
+    core_v1.create_namespaced_persistent_volume_claim(e2e_namespace, claim)
+    write = "open('/data/probe', 'w').write('kept'); print(open('/data/probe').read())"
+    spec = restricted_pod_spec(AIRFLOW_IMAGE, ["python", "-c", write], AIRFLOW_UID)
+    spec.containers[0].volume_mounts = [client.V1VolumeMount(name="data", mount_path="/data")]
+    spec.volumes = [client.V1Volume(name="data", persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+        claim_name="data"))]
+    core_v1.create_namespaced_pod(e2e_namespace, client.V1Pod(metadata=client.V1ObjectMeta(name="writer"), spec=spec))
+    wait_for_phase(wait_until, core_v1, e2e_namespace, "writer", "Succeeded")
+    assert pod_log(core_v1, e2e_namespace, "writer").strip() == "kept"
+    bound = core_v1.read_namespaced_persistent_volume_claim("data", e2e_namespace)
+    assert bound.status.phase == "Bound"
+    if local_cluster:
+        assert bound.spec.storage_class_name == "local-path"
+        volume = core_v1.read_persistent_volume(bound.spec.volume_name)
+        terms = volume.spec.node_affinity.required.node_selector_terms
+        node = core_v1.read_namespaced_pod("writer", e2e_namespace).spec.node_name
+        assert [e.values for t in terms for e in t.match_expressions] == [[node]]
+
+
+def test_shared_class_is_read_write_many_across_nodes(
+    core_v1: client.CoreV1Api, e2e_namespace: str, local_cluster: bool, wait_until: Wait
+) -> None:
+    """`local-path-shared` (the local cluster's class for logs.persistence): what a pod on one node writes,
+    a pod on the other reads."""
+    if not local_cluster:
+        pytest.skip("local-path-shared is the local cluster's class")
+    claim = client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="shared"),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteMany"], storage_class_name="local-path-shared",
+            resources=client.V1VolumeResourceRequirements(requests={"storage": "1Mi"}),
+        ),
+    )
+    core_v1.create_namespaced_persistent_volume_claim(e2e_namespace, claim)
+    nodes = sorted(node.metadata.name for node in ready_nodes(core_v1))
+    assert len(nodes) >= 2
+    steps = {"write": "open('/data/probe', 'w').write('shared')", "read": "print(open('/data/probe').read())"}
+    for (name, code), node in zip(steps.items(), nodes[:2], strict=True):
+        spec = restricted_pod_spec(AIRFLOW_IMAGE, ["python", "-c", code], AIRFLOW_UID, node_name=node)
+        spec.containers[0].volume_mounts = [client.V1VolumeMount(name="data", mount_path="/data")]
+        spec.volumes = [client.V1Volume(name="data", persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+            claim_name="shared"))]
+        core_v1.create_namespaced_pod(e2e_namespace, client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=spec))
+        wait_for_phase(wait_until, core_v1, e2e_namespace, name, "Succeeded")
+    assert pod_log(core_v1, e2e_namespace, "read").strip() == "shared"

@@ -38,7 +38,7 @@ def release(cluster_kubeconfig: str) -> Iterator[str]:
     """Install with two api-server replicas and the shared logs claim; yield the api-server base URL."""
     subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
     values = demo_values(apiServer={"replicas": 2}, logs={"persistence": {
-        "enabled": True, "storageClassName": "local-path", "accessMode": "ReadWriteMany", "size": "1Gi"}})
+        "enabled": True, "storageClassName": "local-path-shared", "accessMode": "ReadWriteMany", "size": "1Gi"}})
     helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, "--create-namespace", values=values)
     wait_ready(NAMESPACE, RELEASE, timeout=600)
     yield AirflowApi.for_release(NAMESPACE, fullname(RELEASE)).base_url

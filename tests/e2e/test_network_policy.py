@@ -1,4 +1,4 @@
-"""The chart's task-pod NetworkPolicy on a real cluster (the local one enforces it with ci/cluster/netpol.py).
+"""The chart's task-pod NetworkPolicy on a real cluster (the local one enforces it with kube-network-policies).
 
 Task pods reach only the api-server, the DB, DNS and `networkPolicy.taskPodEgress`, nothing connects to them,
 and a KubernetesExecutor task still runs (Airflow 3 task pods talk to the execution API). Probe pods with and
@@ -34,7 +34,7 @@ TARGET_LABELS = {"e2e-netpol": "target"}
 # A probe pod of each kind: `task` carries the policy's podSelector labels, `plain` and `target` do not.
 PROBES = {"task": TASK_LABELS, "plain": {"e2e-netpol": "plain"}, "target": TARGET_LABELS}
 ALLOW_TARGET = [{"to": [{"podSelector": {"matchLabels": TARGET_LABELS}}], "ports": [{"protocol": "TCP", "port": PORT}]}]
-# Seconds the enforcer may take to follow a change (it polls every second).
+# Seconds the enforcer may take to follow a change (it follows watch events).
 FOLLOW = 30
 
 

@@ -1,1 +1,0 @@
-"""Thin clients for the metadata DB, the Celery broker and the Kubernetes API: I/O only, no decisions."""
