@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the local two-node cluster (ci/cluster/cluster.py) and its images (ci/images) need:
-# the container runtime, the CNI plugins, the tools kube-proxy and the kubelet shell out to, debootstrap. Idempotent, non-interactive.
+# the container runtime, the CNI plugins, the tools kube-proxy and the kubelet shell out to, debootstrap, and the
+# browser the UI e2e test drives. Idempotent, non-interactive.
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,8 @@ packages=(
     debootstrap                  # image builds (ci/images): the Debian root filesystems
     gcc                          # image builds: the static pause binary
     libc6-dev                    # image builds: static libc for pause
+    chromium                     # e2e: the UI's login form and log page in a real browser (tests/e2e/test_login_and_logs.py)
+    chromium-driver              # e2e: chromedriver, driven by Selenium
 )
 
 missing=()
