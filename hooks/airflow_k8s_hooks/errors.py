@@ -6,6 +6,7 @@ OK = 0
 USAGE = 2
 REFUSED = 3
 DRAIN_TIMEOUT = 4
+INTERNAL = 70  # EX_SOFTWARE: an unexpected exception, a bug; the Job retries it as it would any crash
 TEMPFAIL = 75  # EX_TEMPFAIL from sysexits.h: the Job's backoffLimit retries it
 
 
