@@ -26,7 +26,7 @@ venv_install() {
   while [ "$1" != "--" ]; do inputs+=("$1"); shift; done
   shift
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  local stamp="$venv/.installed-$(cat "${inputs[@]}" | sha256sum | cut -c1-16)"
+  local stamp="$venv/.installed-$({ cat "${inputs[@]}"; echo "$@"; } | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     local start=$(date +%s)
     "$venv/bin/pip" install -q --upgrade pip
@@ -45,4 +45,4 @@ day=ci/images/locks/airflow.txt
 venv_install .venv "$day" pyproject.toml -- -r "$day" -c "$day" -e ".[dev]"
 # .venv-newest: the newest stack Airflow 3.3.2 resolves to; the hook unit tests run on it too (ci/test-all.sh).
 newest=ci/images/locks/airflow-newest.txt
-venv_install .venv-newest "$newest" -- -r "$newest" -c "$newest" pytest hypothesis "ruamel.yaml>=0.18"
+venv_install .venv-newest "$newest" -- -r "$newest" -c "$newest" pytest pytest-timeout hypothesis "ruamel.yaml>=0.18"

@@ -203,6 +203,10 @@ def _kube() -> Any:
 
 
 def _run(a: argparse.Namespace, kube_factory: Callable[[], Any]) -> None:
+    if a.command != "migrate-values":  # runs on the user's machine, without Airflow
+        from airflow_k8s_hooks.clients import db
+
+        db.load_airflow()
     if a.command == "plan":
         from airflow_k8s_hooks import plan
 

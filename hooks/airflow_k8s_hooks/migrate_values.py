@@ -147,9 +147,11 @@ def _load(text: str) -> Any:
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        what = " ".join(str(e.problem or e.context or "not valid YAML").split())
+        what = " ".join(" ".join(str(t) for t in (e.context, e.problem) if t).split()) or "not valid YAML"
         raise Refused(f"{where}{what} (fix the values file; it was not changed)") from None
-    except (YAMLError, RecursionError) as e:
+    except RecursionError:
+        raise Refused("not valid YAML: nested too deeply; the values file was not changed") from None
+    except YAMLError as e:
         raise Refused(f"not valid YAML ({type(e).__name__}); the values file was not changed") from None
     if data is None or not isinstance(data, Mapping):
         raise Refused("the values file is not a YAML mapping (key: value lines); it was not changed")
