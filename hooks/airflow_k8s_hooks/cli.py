@@ -144,7 +144,7 @@ def _release(a: argparse.Namespace) -> Release:
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m airflow_k8s_hooks`` parser."""
     parser = _Parser(prog="python -m airflow_k8s_hooks", description=airflow_k8s_hooks.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plan", help="print what an upgrade will do (read-only)", epilog=EPILOG)

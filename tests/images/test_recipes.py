@@ -77,6 +77,12 @@ def test_airflow_lock_is_the_stock_images_release_day_stack() -> None:
         assert re.split(r"[<>=\[]", requirement)[0].lower() in pins, requirement
 
 
+def test_lock_check_compares_names_as_pip_does() -> None:
+    # pip freeze spells names as their projects do, uv's lock in normalized form: no false "not in lock" warnings.
+    assert build._pin("Flask_SQLAlchemy==3.1.1") == build._pin("flask-sqlalchemy==3.1.1")
+    assert build._pin("zope.interface==7.0") == "zope-interface==7.0"
+
+
 def test_newest_lock_is_newer_and_keeps_celery_below_5_7() -> None:
     pins = _pins(recipes.LOCKS / "airflow-newest.txt")
     assert pins["apache-airflow"] == "3.3.2"

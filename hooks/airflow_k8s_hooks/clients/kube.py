@@ -71,10 +71,10 @@ def _api_message(e: Any) -> str:
     return " ".join(str(message or e.body or "").split())[:500]
 
 
-# The KubernetesExecutor names a task pod's task instance in this annotation (Airflow 3), and passes the whole
-# workload, ``ti.id`` included, after ``--json-string`` to ``airflow.sdk.execution_time.execute_workload``.
-# Read here rather than through the provider: its helper for this first shipped in cncf-kubernetes 10.24.0,
-# newer than the stock apache/airflow:3.3.2 image's 10.22.0.
+# The KubernetesExecutor names a task pod's task instance in this annotation (cncf-kubernetes >= 10.24.0), and
+# on Airflow 3 passes the whole workload, ``ti.id`` included, after ``--json-string`` to
+# ``airflow.sdk.execution_time.execute_workload``. Read here rather than through the provider: its helper first
+# shipped in 10.24.0, newer than the stock apache/airflow:3.3.2 image's 10.22.0, which sets no such annotation.
 TI_ID_ANNOTATION = "task_instance_id"
 WORKLOAD_FLAG = "--json-string"
 
