@@ -264,4 +264,5 @@ def main(argv: Sequence[str] | None = None, kube_factory: Callable[[], Any] = _k
 
 def _say(command: str, kind: str, message: str) -> None:
     """One line on stderr, whatever the message holds (stderr escapes what it cannot encode)."""
-    print(f"[{command}] {kind}: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"[{command}] {kind}: {line}", file=sys.stderr, flush=True)
