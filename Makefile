@@ -1,10 +1,12 @@
 # airflow-k8s: `make demo` runs the seed DAG on a local cluster, `make test` runs every test.
 SHELL := /bin/bash
 PY := .venv/bin/python
+# The newest stack Airflow 3.3.2 resolves to (ci/images/locks/airflow-newest.txt); .venv is the stock image's.
+PY_NEWEST := .venv-newest/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export HELM ?= $(CURDIR)/.tools/bin/helm
 
-.PHONY: install docs lint test test-fast test-chart test-hooks test-e2e test-switch bench fuzz cluster cluster-down cluster-status images demo
+.PHONY: install docs lint test test-fast test-chart test-hooks test-hooks-newest test-e2e test-switch bench fuzz cluster cluster-down cluster-status images demo
 
 install: ## tools, Debian packages and the Python environment
 	bash ci/install.sh
@@ -22,8 +24,12 @@ lint: ## ruff, mypy, helm lint (Helm 4 and 3), generated files up to date
 	$(PY) ci/values_doc.py --check
 	bash ci/checkov.sh
 
-test-fast: ## render tests and unit tests (no services, no cluster)
+test-fast: ## render tests and unit tests (no services, no cluster), the hook unit tests on both stacks
 	$(PY) -m pytest tests/chart tests/chart_files tests/hooks -m "not integration and not e2e" -q
+	$(MAKE) --no-print-directory test-hooks-newest
+
+test-hooks-newest: ## hook unit tests on the newest stack (.venv-newest); everything else runs on .venv
+	PYTHONPATH=hooks $(PY_NEWEST) -m pytest tests/hooks -m "not integration" -q -p no:cacheprovider
 
 test-chart:
 	$(PY) -m pytest tests/chart tests/chart_files -q

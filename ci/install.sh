@@ -19,13 +19,30 @@ fi
 
 bash ci/install-tools.sh
 
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[dev]"
-  touch "$stamp"
-fi
-.venv/bin/python -c "import airflow, celery; print(f'airflow {airflow.__version__}, celery {celery.__version__}')"
+# venv_install DIR STAMP_INPUTS... -- PIP_ARGS...: create DIR, pip install PIP_ARGS once per content of the inputs.
+venv_install() {
+  local venv=$1; shift
+  local inputs=()
+  while [ "$1" != "--" ]; do inputs+=("$1"); shift; done
+  shift
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  local stamp="$venv/.installed-$({ cat "${inputs[@]}"; echo "$@"; } | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    local start=$(date +%s)
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q "$@"
+    rm -f "$venv"/.installed-*
+    touch "$stamp"
+    echo "[measure] $venv install: $(( $(date +%s) - start )) s"
+  fi
+  "$venv/bin/python" -c "import airflow, celery, sqlalchemy; from airflow.providers.cncf.kubernetes import __version__ as k
+print(f'$venv: airflow {airflow.__version__}, cncf-kubernetes {k}, celery {celery.__version__}, sqlalchemy {sqlalchemy.__version__}')"
+}
+
+# .venv: the stock apache/airflow:3.3.2 image's release-day stack (the lock is the one source of its versions)
+# plus the dev tools, which must fit that stack (-c).
+day=ci/images/locks/airflow.txt
+venv_install .venv "$day" pyproject.toml -- -r "$day" -c "$day" -e ".[dev]"
+# .venv-newest: the newest stack Airflow 3.3.2 resolves to; the hook unit tests run on it too (ci/test-all.sh).
+newest=ci/images/locks/airflow-newest.txt
+venv_install .venv-newest "$newest" -- -r "$newest" -c "$newest" pytest pytest-timeout hypothesis "ruamel.yaml>=0.18"

@@ -22,8 +22,10 @@ bash ci/install-cluster-deps.sh
 $py ci/images/build.py
 echo "[measure] image build: $(( $(date +%s) - start )) s"
 
-echo "== render, unit, hook-integration and image tests"
+echo "== render, unit, hook-integration and image tests (the stock image's release-day stack, .venv)"
 "$py" -m pytest tests -q -m "not e2e" -p no:cacheprovider
+echo "== hook unit tests on the newest stack (.venv-newest)"
+PYTHONPATH=hooks .venv-newest/bin/python -m pytest tests/hooks -q -m "not integration" -p no:cacheprovider
 
 if [ -n "${KUBECONFIG:-}" ]; then
   echo "== end-to-end tests on KUBECONFIG's cluster"

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -229,10 +230,16 @@ def _check_lock(recipe: Recipe, freeze: Path, relock: bool) -> None:
         )
         print(f"  wrote {lock.relative_to(REPO)} ({len(pins)} pins)")
         return
-    locked = {line for line in lock.read_text().splitlines() if line and not line.startswith("#")}
-    unpinned = [p for p in pins if p not in locked]
+    locked = {_pin(line) for line in lock.read_text().splitlines() if line and not line.startswith("#")}
+    unpinned = [p for p in pins if _pin(p) not in locked]
     if unpinned:
         print(f"  warning: installed but not in {lock.name} (relock?): {', '.join(unpinned)}")
+
+
+def _pin(line: str) -> str:
+    """``Name==version`` with the name normalized as pip compares names (``Flask_X`` is ``flask-x``)."""
+    name, _, version = line.partition("==")
+    return f"{re.sub(r'[-_.]+', '-', name).lower()}=={version.strip()}"
 
 
 def _human(size: int) -> str:

@@ -52,9 +52,10 @@ AIRFLOW = Recipe(
     name="airflow",
     ref=f"docker.io/apache/airflow:{AIRFLOW_VERSION}",
     pip_requirements=(
+        # Versions come from the lock (locks/airflow.txt: the stock image's release-day stack).
         f"apache-airflow=={AIRFLOW_VERSION}",
-        "apache-airflow-providers-cncf-kubernetes==10.25.0",
-        "apache-airflow-providers-celery==3.26.0",
+        "apache-airflow-providers-cncf-kubernetes",
+        "apache-airflow-providers-celery",
         "apache-airflow-providers-postgres",
         "apache-airflow-providers-redis",
         "apache-airflow-providers-standard",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 OK = 0
 USAGE = 2
 REFUSED = 3
 DRAIN_TIMEOUT = 4
+INTERNAL = 70  # EX_SOFTWARE: an unexpected exception, a bug; the Job retries it as it would any crash
 TEMPFAIL = 75  # EX_TEMPFAIL from sysexits.h: the Job's backoffLimit retries it
 
 
@@ -37,3 +40,16 @@ class UsageError(HookError):
     """The command line is wrong."""
 
     exit_code = USAGE
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+@")
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` URL in it replaced by ``***``.
+
+    Example:
+        >>> masked("cannot parse postgresql://airflow:s3cret@db:5x/airflow")
+        'cannot parse postgresql://airflow:***@db:5x/airflow'
+    """
+    return _URL_PASSWORD.sub(r"\1***@", text)

@@ -10,7 +10,7 @@ chart reads it with ``lookup`` at render time. Keys:
                       executor of ``executors`` not ``requested`` and not ``retiring`` has nothing left.
 ``schedulerReplicas`` scheduler replicas before ``drain`` scaled them to 0.
 ``drainTarget``       the executor list a drain in progress or done is for.
-``drainPhase``        ``stopped`` | ``drained`` | ``done`` | ``kept-old`` | ``restored``.
+``drainPhase``        ``stopping`` | ``stopped`` | ``drained`` | ``done`` | ``kept-old`` | ``restored``.
 ``drainQueues``       queues the drain found (cancelled consumers no longer report theirs).
 ``drainConsumers``    ``worker=queue`` pairs it cancelled, to add back if the drain gives up.
 """
@@ -21,6 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from airflow_k8s_hooks.clients.kube import Kube
+from airflow_k8s_hooks.errors import Refused, UsageError
+from airflow_k8s_hooks.executors import parse_list
+
+PHASES = ("stopping", "stopped", "drained", "done", "kept-old", "restored")
+_EXECUTOR_KEYS = ("executors", "retiring", "requested", "drainTarget")
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,29 @@ class StateStore:
     name: str
 
     def load(self) -> State:
-        return State.parse(self.kube.read_config_map(self.namespace, self.name))
+        """The recorded state; a value the hooks cannot have written (a hand edit) is refused, naming it."""
+        data = self.kube.read_config_map(self.namespace, self.name)
+        if data is not None:
+            self._check(data)
+        return State.parse(data)
+
+    def _check(self, data: Mapping[str, str]) -> None:
+        where = f"state ConfigMap {self.namespace}/{self.name}"
+        fix = (f"fix the key or delete the ConfigMap (kubectl -n {self.namespace} delete configmap {self.name}; "
+               "the next upgrade records it again)")
+        for key in _EXECUTOR_KEYS:
+            value = (data.get(key) or "").strip()
+            if value:
+                try:
+                    parse_list(value)
+                except UsageError as e:
+                    raise Refused(f"{where}: {key}={value!r}: {e}; {fix}") from None
+        phase = (data.get("drainPhase") or "").strip()
+        if phase and phase not in PHASES:
+            raise Refused(f"{where}: drainPhase={phase!r} is not one of {', '.join(PHASES)}; {fix}")
+        replicas = (data.get("schedulerReplicas") or "").strip()
+        if replicas and not replicas.isdigit():
+            raise Refused(f"{where}: schedulerReplicas={replicas!r} is not a whole number >= 0; {fix}")
 
     def save(self, state: State) -> State:
         self.kube.write_config_map(self.namespace, self.name, state.data())

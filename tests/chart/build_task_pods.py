@@ -48,7 +48,9 @@ def pod_builder(kube_config: KubeConfig) -> AirflowKubernetesScheduler:
     """The executor's pod builder without its watcher process and Kubernetes client."""
     scheduler = AirflowKubernetesScheduler.__new__(AirflowKubernetesScheduler)
     scheduler.kube_config, scheduler.namespace = kube_config, kube_config.kube_namespace
-    scheduler.scheduler_job_id, scheduler.supports_task_instance_uuid = "1", False
+    scheduler.scheduler_job_id = "1"
+    # cncf-kubernetes >= 10.24 reads this (set by the executor from the DB schema); 10.22 has no such attribute.
+    vars(scheduler)["supports_task_instance_uuid"] = False
     return scheduler
 
 

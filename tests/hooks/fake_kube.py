@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 
 _SCALE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)/scale$")
 _OBJ = re.compile(r"^/api/v1/namespaces/([^/]+)/(configmaps|pods|persistentvolumeclaims)(?:/([^/]+))?$")
+# One term of a label selector (equality- or set-based), roughly as the API server's parser accepts it.
+_TERM = re.compile(r"!?[A-Za-z0-9./_-]+((==?|!=)[A-Za-z0-9._-]*|\s+(in|notin)\s+\([^()]*\))?")
 _KINDS = {"configmaps": "ConfigMap", "pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim"}
 
 
@@ -123,7 +126,9 @@ class FakeKube:
             ns, plural, name = m.groups()
             key = (plural, ns, name or "")
             if name is None and method == "GET":
-                sel = params.get("labelSelector", "").replace("%3D", "=").replace("%2C", ",")
+                sel = urllib.parse.unquote_plus(params.get("labelSelector", ""))
+                if any(not _TERM.fullmatch(t.strip()) for t in sel.split(",") if t.strip()):
+                    return 400, _status(400, f"unable to parse requirement: {sel!r}")
                 items = [o for (p, n, _), o in sorted(self.objects.items())
                          if p == plural and n == ns and _matches(o["metadata"].get("labels", {}), sel)]
                 return 200, {"apiVersion": "v1", "kind": _KINDS[plural] + "List", "metadata": {}, "items": items}
@@ -167,4 +172,4 @@ class FakeKube:
 
 def _status(code: int, message: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": message, "code": code,
-            "reason": {404: "NotFound", 409: "AlreadyExists"}.get(code, "")}
+            "reason": {400: "BadRequest", 404: "NotFound", 409: "AlreadyExists"}.get(code, "")}

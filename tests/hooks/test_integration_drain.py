@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import stack
 from stack import NS, QUEUES, SCHEDULER, STATE_CM, Scenario, wait_running_and_queued
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 TASKS = len(QUEUES) * 6 + 1  # per queue: 2 running, 2 prefetched, 2 in the broker
+
+
+@pytest.fixture
+def slow_scenario(airflow_session: stack.Session, scenario_dir: Path) -> Iterator[Scenario]:
+    """Tasks of 15 s: the broker still holds work on every queue when the drain starts, even on a loaded
+    machine where the hook process takes 20-40 s to get there (the default 6 s tasks had all run by then)."""
+    sc = stack.new_scenario(airflow_session, scenario_dir, HOOKS_TEST_SLEEP="15")
+    try:
+        yield sc
+    finally:
+        sc.close()
 
 
 def _upgrade_and_finish(sc: Scenario) -> None:
@@ -21,8 +35,8 @@ def _upgrade_and_finish(sc: Scenario) -> None:
     sc.assert_each_ran_once(TASKS)
 
 
-def test_drain_celery_to_local_runs_every_task_once(scenario: Scenario) -> None:
-    sc = scenario
+def test_drain_celery_to_local_runs_every_task_once(slow_scenario: Scenario) -> None:
+    sc = slow_scenario
     sc.trigger()
     wait_running_and_queued(sc)
     assert sc.hook("preflight", "--to-executors", "LocalExecutor", "--to-queues", ",".join(QUEUES)).returncode == 0

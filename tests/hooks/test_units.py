@@ -306,7 +306,7 @@ DRAIN = ["drain", "--namespace=n", "--state-configmap=s", "--scheduler-deploymen
      "not a whole number: 'ten'"),
     ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9", "--batch-size=0"], "--batch-size", ">= 1"),
     ([*DRAIN, "--to-executors=KubernetesExecutor", "--timeout=9", "--on-timeout=retry"], "--on-timeout",
-     "invalid choice"),
+     "use fail or keep-old-executor"),
     (["migrate-settings", "--namespace=n", "--state-configmap=s", "--scheduler-deployment=d",
       "--executors=KubernetesExecutor", "--scheduler-replicas=-1"], "--scheduler-replicas", ">= 0"),
 ])

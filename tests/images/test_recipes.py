@@ -74,22 +74,43 @@ def test_postgres_defaults() -> None:
     assert recipes.REDIS.config.cmd == ["redis-server"]
 
 
-def test_airflow_lock_pins_what_the_project_needs() -> None:
-    pins = dict(
-        line.split("==", 1)
-        for line in recipes.AIRFLOW.lock_path.read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    pins = {name.lower().replace("_", "-"): version for name, version in pins.items()}
+def _pins(lock: Path) -> dict[str, str]:
+    pins = dict(line.split("==", 1) for line in lock.read_text().splitlines() if line and not line.startswith("#"))
+    return {name.lower().replace("_", "-"): version for name, version in pins.items()}
+
+
+def test_airflow_lock_is_the_stock_images_release_day_stack() -> None:
+    pins = _pins(recipes.AIRFLOW.lock_path)
+    assert pins["apache-airflow"] == "3.3.2"
+    # What PyPI served on 2026-09-17, apache/airflow:3.3.2's release day (see the lock's header).
+    assert pins["apache-airflow-providers-cncf-kubernetes"] == "10.22.0"
+    assert pins["apache-airflow-providers-celery"] == "3.24.0"
+    assert pins["sqlalchemy"].startswith("2.0.")
+    assert pins["celery"].startswith("5.6.")
+    # Every requirement of the image is constrained by the lock, nothing resolves freely at build time.
+    for requirement in recipes.AIRFLOW.pip_requirements:
+        assert re.split(r"[<>=\[]", requirement)[0].lower() in pins, requirement
+    for provider in ("postgres", "redis", "standard", "fab", "git"):
+        assert f"apache-airflow-providers-{provider}" in pins
+    assert "psycopg2-binary" in pins
+    assert "statsd" in pins, "[metrics] statsd_on (chart value statsd.enabled) imports it"
+
+
+def test_lock_check_compares_names_as_pip_does() -> None:
+    # pip freeze spells names as their projects do, uv's lock in normalized form: no false "not in lock" warnings.
+    assert build._pin("Flask_SQLAlchemy==3.1.1") == build._pin("flask-sqlalchemy==3.1.1")
+    assert build._pin("zope.interface==7.0") == "zope-interface==7.0"
+
+
+def test_newest_lock_is_newer_and_keeps_celery_below_5_7() -> None:
+    pins = _pins(recipes.LOCKS / "airflow-newest.txt")
     assert pins["apache-airflow"] == "3.3.2"
     assert pins["apache-airflow-providers-cncf-kubernetes"] == "10.25.0"
     assert pins["apache-airflow-providers-celery"] == "3.26.0"
     # celery 5.7.0 removed a module providers-celery 3.26.0 imports.
     assert pins["celery"].startswith("5.6.")
-    for provider in ("postgres", "redis", "standard", "fab", "git"):
-        assert f"apache-airflow-providers-{provider}" in pins
-    assert "psycopg2-binary" in pins
-    assert "statsd" in pins, "[metrics] statsd_on (chart value statsd.enabled) imports it"
+    assert pins["sqlalchemy"].startswith("2.1.")
+    assert set(_pins(recipes.AIRFLOW.lock_path)) <= set(pins)
 
 
 def test_cache_key_follows_inputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_k8s_hooks.errors import Refused, Retryable
+from airflow_k8s_hooks.errors import Refused, Retryable, masked
 
 # Move up to ARGV[1] messages from the queue lists (KEYS[3..]) into kombu's unacked hash (KEYS[1]) and index
 # (KEYS[2]), as kombu's QoS.append stores them: {tag: [payload, exchange, routing_key]}. Oldest first (the
@@ -147,9 +147,12 @@ class Broker:
             return "(its [celery] broker_url)"
 
     def __enter__(self) -> Broker:
-        with reachable(f"Celery broker {self.url}"):
-            self._conn = self.app.connection_for_write()
-            self._conn.ensure_connection(max_retries=3)
+        try:
+            with reachable(f"Celery broker {self.url}"):
+                self._conn = self.app.connection_for_write()
+                self._conn.ensure_connection(max_retries=3)
+        except (KeyError, ValueError) as e:  # kombu: unknown transport, a port or DB number that is no number
+            raise Refused(f"the Celery broker URL is malformed ({masked(str(e))}): fix {BROKER_SETTING}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_k8s_hooks.errors import Refused, Retryable
+from airflow_k8s_hooks.errors import HookError, Refused, Retryable, masked
 
 QUEUED, RUNNING, RESTARTING, SCHEDULED = "queued", "running", "restarting", "scheduled"
 IN_FLIGHT = (QUEUED, RUNNING, RESTARTING)
@@ -98,6 +98,21 @@ def reachable(what: str = "metadata DB") -> Iterator[None]:
         if e.connection_invalidated:
             raise Retryable(f"{what} connection lost: {e.orig or e}") from e
         raise
+
+
+def load_airflow() -> None:
+    """Import Airflow, which reads its configuration and sets up the DB engine; settings it cannot use (a
+    malformed ``sql_alchemy_conn``, an unknown driver, a broken airflow.cfg) are refused, naming the setting."""
+    try:
+        with reachable():  # a connection error here is an outage, as anywhere else
+            import airflow  # noqa: F401
+    except HookError:
+        raise
+    except OSError as e:
+        raise Retryable(f"Airflow could not start: {masked(str(e))}") from None
+    except Exception as e:
+        raise Refused(f"Airflow cannot start with this environment's configuration ({type(e).__name__}: "
+                      f"{masked(str(e))}): check {DB_SETTING} and the other AIRFLOW__* settings") from None
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ one is :class:`KubeApi` (in-cluster config, else ``KUBECONFIG``).
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,18 +54,71 @@ def _api(what: str) -> Iterator[None]:
                           "this verb; see the chart's hook RBAC") from e
         if e.status == 404:
             raise Refused(f"Kubernetes API: {what}: not found") from e
+        if e.status in (400, 422):  # a malformed selector or value: the same request fails the same way
+            raise Refused(f"Kubernetes API rejected {what} ({e.status} {e.reason}): {_api_message(e)}") from e
         raise Retryable(f"Kubernetes API error on {what}: {e.status} {e.reason}") from e
     except (HTTPError, OSError) as e:
         raise Retryable(f"Kubernetes API unreachable ({what}): {e}") from e
 
 
-def _ti_id(pod: Any) -> uuid.UUID | None:
-    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types import task_instance_id_from_pod
-
+def _api_message(e: Any) -> str:
+    """The ``message`` of the API's Status body, else its raw body (one line)."""
     try:
-        return task_instance_id_from_pod(pod)
-    except Exception:  # an unreadable pod is matched by its annotations instead
+        body = json.loads(e.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message or e.body or "").split())[:500]
+
+
+# The KubernetesExecutor names a task pod's task instance in this annotation (cncf-kubernetes >= 10.24.0), and
+# on Airflow 3 passes the whole workload, ``ti.id`` included, after ``--json-string`` to
+# ``airflow.sdk.execution_time.execute_workload``. Read here rather than through the provider: its helper first
+# shipped in 10.24.0, newer than the stock apache/airflow:3.3.2 image's 10.22.0, which sets no such annotation.
+TI_ID_ANNOTATION = "task_instance_id"
+WORKLOAD_FLAG = "--json-string"
+
+
+def task_instance_id(annotations: Mapping[str, str], containers: Iterable[Any]) -> uuid.UUID | None:
+    """The task instance a task pod runs: its ``task_instance_id`` annotation, else its workload argument.
+
+    A pod whose annotation is present but not a UUID is not guessed from its command (it could name an
+    older try); None sends the caller to the ``dag_id``/``task_id``/``run_id``/``try_number`` annotations.
+
+    Example:
+        >>> task_instance_id({"task_instance_id": "0190a9c4-6a3e-7b6f-8a53-3c5f0c0e1a11"}, [])
+        UUID('0190a9c4-6a3e-7b6f-8a53-3c5f0c0e1a11')
+        >>> task_instance_id({"task_instance_id": "nope"}, []) is None
+        True
+    """
+    if TI_ID_ANNOTATION in annotations:
+        return _uuid(annotations[TI_ID_ANNOTATION])
+    for container in containers:
+        words = [*(getattr(container, "command", None) or []), *(getattr(container, "args", None) or [])]
+        if WORKLOAD_FLAG not in words:
+            continue
+        at = words.index(WORKLOAD_FLAG) + 1
+        try:
+            workload = json.loads(words[at]) if at < len(words) else None
+        except (TypeError, ValueError):
+            return None
+        ti = workload.get("ti") if isinstance(workload, dict) else None
+        return _uuid(ti.get("id")) if isinstance(ti, dict) else None
+    return None
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
         return None
+
+
+def _pod(p: Any) -> Pod:
+    annotations = dict(p.metadata.annotations or {})
+    containers = p.spec.containers if p.spec is not None else []
+    return Pod(p.metadata.name, p.status.phase if p.status and p.status.phase else "Unknown",
+               dict(p.metadata.labels or {}), annotations, task_instance_id(annotations, containers or []))
 
 
 class KubeApi:
@@ -137,8 +191,7 @@ class KubeApi:
     def list_pods(self, namespace: str, selector: str) -> list[Pod]:
         with _api(f"list pods {namespace} -l {selector}"):
             pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
-        return [Pod(p.metadata.name, p.status.phase if p.status else "Unknown", p.metadata.labels or {},
-                    p.metadata.annotations or {}, _ti_id(p)) for p in pods]
+        return [_pod(p) for p in pods]
 
     def delete_pod(self, namespace: str, name: str) -> None:
         from kubernetes.client.exceptions import ApiException
