@@ -17,7 +17,7 @@ render() {
 }
 render > "$rendered/defaults.yaml"
 render --set executor=CeleryExecutor > "$rendered/celery.yaml"
-render --set executor=KubernetesExecutor,CeleryExecutor --set networkPolicy.enabled=true > "$rendered/multi.yaml"
+render --set "executor=KubernetesExecutor\,CeleryExecutor" --set networkPolicy.enabled=true > "$rendered/multi.yaml"
 for file in defaults celery multi; do
   echo "checkov: $file"
   "$venv/bin/checkov" --config-file "$root/ci/checkov.yaml" -f "$rendered/$file.yaml"
