@@ -85,6 +85,16 @@ def kubectl_json(*args: str) -> Any:
     return json.loads(out)
 
 
+def fresh_restricted_namespace(namespace: str) -> None:
+    """Delete the namespace if a run left it, then create it enforcing Pod Security "restricted" (the chart's
+    pods and task pods must be admitted there as on a hardened cluster)."""
+    subprocess.run([KUBECTL, "delete", "namespace", namespace, "--ignore-not-found", "--wait", "--timeout=300s"],
+                   check=True)
+    subprocess.run([KUBECTL, "create", "namespace", namespace], check=True, capture_output=True)
+    subprocess.run([KUBECTL, "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
+                    "pod-security.kubernetes.io/enforce-version=latest"], check=True, capture_output=True)
+
+
 def wait_ready(namespace: str, release: str, timeout: float) -> float:
     """Wait until every Deployment and StatefulSet of the release is available; return the seconds taken."""
     start = time.monotonic()

@@ -22,7 +22,7 @@ from waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci"))
 from airflow_api import AirflowApi  # noqa: E402
-from release import HELM, KUBECTL, demo_values, fullname, helm, kubectl_json, wait_ready  # noqa: E402
+from release import HELM, KUBECTL, demo_values, fresh_restricted_namespace, fullname, helm, kubectl_json, wait_ready  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 NAMESPACE = "e2e-celery-stop"
@@ -45,10 +45,7 @@ def _values() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def api(cluster_kubeconfig: str) -> Iterator[AirflowApi]:
-    subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
-    subprocess.run([KUBECTL, "create", "namespace", NAMESPACE], check=True)
-    subprocess.run([KUBECTL, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted"],
-                   check=True)
+    fresh_restricted_namespace(NAMESPACE)
     helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, values=_values())
     wait_ready(NAMESPACE, RELEASE, timeout=600)
     yield AirflowApi.for_release(NAMESPACE, fullname(RELEASE))

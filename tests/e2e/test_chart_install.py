@@ -24,6 +24,7 @@ from release import (  # noqa: E402
     KUBECTL,
     SEED_DAG,
     demo_values,
+    fresh_restricted_namespace,
     fullname,
     helm,
     kubectl_json,
@@ -39,11 +40,8 @@ RELEASE = "e2e"
 @pytest.fixture(scope="module")
 def release(cluster_kubeconfig: str) -> Iterator[dict[str, float]]:
     """Install the chart; yield timings; uninstall (the last test checks what uninstall leaves)."""
-    subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
     # The API server admits only "restricted" pods here: components, task pods, hook Jobs and test pods alike.
-    subprocess.run([KUBECTL, "create", "namespace", NAMESPACE], check=True)
-    subprocess.run([KUBECTL, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted",
-                    "pod-security.kubernetes.io/enforce-version=latest"], check=True)
+    fresh_restricted_namespace(NAMESPACE)
     started = time.monotonic()
     helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, values=demo_values())
     installed = time.monotonic() - started

@@ -21,7 +21,7 @@ from waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci"))
 from airflow_api import AirflowApi  # noqa: E402
-from release import KUBECTL, SEED_DAG, demo_values, fullname, helm, kubectl_json, wait_ready  # noqa: E402
+from release import KUBECTL, SEED_DAG, demo_values, fresh_restricted_namespace, fullname, helm, kubectl_json, wait_ready  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 NAMESPACE = "e2e-day2"
@@ -31,10 +31,7 @@ SMALL = {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "2G
 
 @pytest.fixture(scope="module")
 def release(cluster_kubeconfig: str) -> Iterator[None]:
-    subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
-    subprocess.run([KUBECTL, "create", "namespace", NAMESPACE], check=True)
-    subprocess.run([KUBECTL, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted",
-                    "pod-security.kubernetes.io/enforce-version=latest"], check=True)
+    fresh_restricted_namespace(NAMESPACE)
     values = demo_values(
         statsd={"enabled": True, "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}}},
         dbClean={"enabled": True, "retentionDays": 1, "resources": SMALL},

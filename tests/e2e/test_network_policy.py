@@ -21,7 +21,7 @@ from waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci"))
 from airflow_api import AirflowApi  # noqa: E402
-from release import KUBECTL, demo_values, fullname, helm, kubectl_json, wait_ready  # noqa: E402
+from release import KUBECTL, demo_values, fresh_restricted_namespace, fullname, helm, kubectl_json, wait_ready  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 NAMESPACE = "e2e-netpol"
@@ -81,10 +81,7 @@ def settle(expected: bool, source: str, host: str, port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def release(cluster_kubeconfig: str) -> Iterator[None]:
-    subprocess.run([KUBECTL, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait"], check=True)
-    subprocess.run([KUBECTL, "create", "namespace", NAMESPACE], check=True)
-    subprocess.run([KUBECTL, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted",
-                    "pod-security.kubernetes.io/enforce-version=latest"], check=True)
+    fresh_restricted_namespace(NAMESPACE)
     started = time.monotonic()
     helm("install", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE, values=values([]))
     pods = yaml.safe_dump_all([probe_pod(name, labels) for name, labels in PROBES.items()])
