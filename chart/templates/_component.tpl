@@ -1,6 +1,6 @@
 {{/* One Airflow component Deployment (scheduler, api-server, dag-processor, triggerer). Arguments:
      root, component, settings (its values block: replicas, resources, placement, serviceAccount), args,
-     ports, readiness, liveness, dags (mount DAGs), podTemplates (mount task pod templates), annotations,
+     ports, readiness, startup, liveness, dags (mount DAGs), podTemplates (mount task pod templates), annotations,
      initContainers, volumes, volumeMounts (the chart's own extra lists), logGroomer (run the log-groomer
      sidecar when logs.retention.enabled), jwt (gets the JWT signing secret). Every user extra (labels,
      podAnnotations, envFrom, extraContainers, extraInitContainers, extraVolumes, extraVolumeMounts,
@@ -84,6 +84,9 @@ spec:
           {{- end }}
           {{- with .readiness }}
           readinessProbe: {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with .startup }}
+          startupProbe: {{- toYaml . | nindent 12 }}
           {{- end }}
           {{- with .liveness }}
           livenessProbe: {{- toYaml . | nindent 12 }}
