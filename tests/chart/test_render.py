@@ -353,3 +353,15 @@ def test_worker_image_and_fatal_pending_reasons_in_config(rendered: dict[str, Ma
         "worker_pod_pending_fatal_container_state_reasons": "InvalidImageName"}}})
     assert airflow_cfg(override)["kubernetes_executor"][
         "worker_pod_pending_fatal_container_state_reasons"] == "InvalidImageName"
+
+
+def test_api_server_gets_time_to_start_then_a_tight_liveness_probe(rendered: dict[str, Manifest]) -> None:
+    """Without bytecode (the stock image) on a busy node the first start is slow: a startup probe covers it, so
+    the liveness probe needs no initial delay and restarts a hung server within a minute."""
+    spec = rendered["defaults"].get("Deployment", fullname("api-server"))["spec"]["template"]["spec"]
+    api = container(spec, "api-server")
+    startup, liveness = api["startupProbe"], api["livenessProbe"]
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= 600
+    assert "initialDelaySeconds" not in liveness
+    assert liveness["failureThreshold"] * liveness["periodSeconds"] <= 60
+    assert startup["httpGet"] == liveness["httpGet"] == api["readinessProbe"]["httpGet"]
