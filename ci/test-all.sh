@@ -4,8 +4,9 @@
 #
 # The tests that need no cluster (renders, hook units and integration, images) run in the background while
 # the end-to-end tests run: those mostly wait on pods and sleeping tasks, so on 2 cores the two suites side by
-# side take little longer than the end-to-end suite alone. They run at a lower CPU priority (nice), so the
-# cluster's pods start as fast as when they ran alone. Their output is shown when both have ended.
+# side take little longer than the end-to-end suite alone. The CPU-bound renders run at a lower priority
+# (nice), so the cluster's pods start about as fast as when they run alone. Their output is shown when both
+# have ended.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,15 +34,20 @@ bash ci/install-cluster-deps.sh
 $py ci/images/build.py
 echo "[measure] image build: $(( $(date +%s) - start )) s"
 
-echo "== in the background: render, unit, hook-integration and image tests (release-day stack, .venv), then"
-echo "   the hook unit tests on the newest stack (.venv-newest); output in .state/test-logs/offline.log"
+echo "== in the background: hook unit and integration tests, then render, cluster-part and image tests (the"
+echo "   release-day stack, .venv), then the hook unit tests on the newest stack (.venv-newest); output in"
+echo "   .state/test-logs/offline.log"
 offline_start=$(date +%s)
 set -m  # the background suite gets its own process group, so cleanup can end all of it
 (
   rc=0
-  nice -n 10 "$py" -m pytest tests -q -m "not e2e" -p no:cacheprovider || rc=$?
+  # The hook integration tests time real scheduler and Celery processes: normal priority. The CPU-bound
+  # renders after them yield to the cluster (nice).
+  "$py" -m pytest tests/hooks -q -p no:cacheprovider || rc=$?
+  nice -n 10 "$py" -m pytest tests -q -m "not e2e" -p no:cacheprovider --ignore=tests/hooks || rc=$?
   echo "== hook unit tests on the newest stack (.venv-newest)"
-  PYTHONPATH=hooks nice -n 10 .venv-newest/bin/python -m pytest tests/hooks -q -m "not integration" -p no:cacheprovider || rc=$?
+  PYTHONPATH=hooks nice -n 10 .venv-newest/bin/python -m pytest tests/hooks -q -m "not integration" \
+    -p no:cacheprovider || rc=$?
   echo "[measure] tests without the cluster: $(( $(date +%s) - offline_start )) s"
   exit $rc
 ) > "$logs/offline.log" 2>&1 &

@@ -48,10 +48,13 @@ def scenario_dir(airflow_session: object, request: pytest.FixtureRequest) -> Ite
 
 
 @pytest.fixture
-def scenario(airflow_session: object, scenario_dir: Path) -> Iterator[object]:
+def scenario(airflow_session: object, scenario_dir: Path, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh scenario; a test module's TASK_SECONDS sets how long each task sleeps (the DAG's default: 6 s)."""
     import stack
 
-    sc = stack.new_scenario(airflow_session, scenario_dir)  # type: ignore[arg-type]
+    seconds = getattr(request.module, "TASK_SECONDS", None)
+    env = {"HOOKS_TEST_SLEEP": str(seconds)} if seconds else {}
+    sc = stack.new_scenario(airflow_session, scenario_dir, **env)  # type: ignore[arg-type]
     try:
         yield sc
     finally:

@@ -12,6 +12,9 @@ from stack import NS, QUEUES, SCHEDULER, Scenario, run_script, wait_running_and_
 from test_integration_drain import TASKS, _upgrade_and_finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+# Long enough that work is still queued and running when the drain gets going, also when a busy machine
+# takes tens of seconds to start the hook process (with 6 s tasks everything had run by then).
+TASK_SECONDS = 15
 
 BOUNDARIES = [
     "scaled airflow-scheduler from 1 to 0",  # scheduler at 0, heartbeat not yet verified
