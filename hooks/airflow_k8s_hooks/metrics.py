@@ -11,13 +11,12 @@ Names, under ``<statsd_prefix>.executor_switch.``:
   ended (``ok``, ``refused``, ``retryable``, ``timed_out``, ``usage``, ``internal_error``).
 
 Metrics are fire-and-forget: a missing exporter, an unresolvable host or a broken client never fails a
-step (one warning, then nothing is sent).
+step (one line in the log, then nothing is sent).
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,7 +58,8 @@ def _stats() -> Any:
                              export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True))
             _client = stats
         except Exception as e:  # an older/newer Airflow or a broken [metrics] config: the step goes on
-            print(f"[{NAMESPACE}] WARNING: metrics off ({type(e).__name__}: {e})", file=sys.stderr, flush=True)
+            # stdout: the step itself is fine; its errors, if any, stay the one line on stderr
+            print(f"[{NAMESPACE}] metrics off ({type(e).__name__}: {e})", flush=True)
             _client = False
     return _client or None
 
