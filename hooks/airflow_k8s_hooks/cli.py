@@ -8,12 +8,13 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import airflow_k8s_hooks
-from airflow_k8s_hooks import errors
+from airflow_k8s_hooks import errors, metrics
 from airflow_k8s_hooks.config import (
     CleanupConfig,
     DrainConfig,
@@ -246,8 +247,10 @@ def main(argv: Sequence[str] | None = None, kube_factory: Callable[[], Any] = _k
         0
     """
     args = build_parser().parse_args(argv)
+    start, kind = time.monotonic(), "internal error"
     try:
         _run(args, kube_factory)
+        kind = "ok"
     except errors.HookError as e:
         kind = {errors.TEMPFAIL: "retryable", errors.DRAIN_TIMEOUT: "timed out",
                 errors.USAGE: "usage"}.get(e.exit_code, "refused")
@@ -256,9 +259,12 @@ def main(argv: Sequence[str] | None = None, kube_factory: Callable[[], Any] = _k
     except Exception as e:  # a bug, not an input: one line (the traceback on request), never exit 1
         if os.environ.get(TRACEBACK_ENV):
             raise
-        _say(args.command, "internal error", f"{type(e).__name__}: {e} (a bug in the hooks; set {TRACEBACK_ENV}=1 "
+        _say(args.command, kind, f"{type(e).__name__}: {e} (a bug in the hooks; set {TRACEBACK_ENV}=1 "
              "for the traceback)")
         return errors.INTERNAL
+    finally:
+        if args.command != "migrate-values":  # runs on the user's machine, without Airflow's [metrics]
+            metrics.step_finished(args.command, kind, time.monotonic() - start)
     return errors.OK
 
 

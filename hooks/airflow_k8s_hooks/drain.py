@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_k8s_hooks import handover, progress, routing, schedulers
+from airflow_k8s_hooks import handover, metrics, progress, routing, schedulers
 from airflow_k8s_hooks.clients import db
 from airflow_k8s_hooks.clients.broker import Broker
 from airflow_k8s_hooks.clients.kube import Kube, Pod
@@ -27,6 +27,7 @@ from airflow_k8s_hooks.state import State, StateStore
 
 STEP = "drain"
 FINISHED_PHASES = ("Succeeded", "Failed")
+TASKS_LEFT = "tasks_left"  # the gauges <prefix>.executor_switch.tasks_left.<queue> (metrics.py)
 
 
 @dataclass
@@ -36,6 +37,11 @@ class Outcome:
     handed_back: int = 0
     kept: dict[str, int] = field(default_factory=dict)
     retiring: tuple[Executor, ...] = ()
+
+    def hand_back(self, n: int) -> None:
+        """Count ``n`` task instances handed back (and the counter ``executor_switch.handed_back``)."""
+        self.handed_back += n
+        metrics.incr("handed_back", n)
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def run(cfg: DrainConfig, kube: Kube, broker_factory: Callable[[], Broker] = Bro
             _tag_null_to_old_default(switch)
         for u in unfinished:
             handed_back, outcome.kept[u.executor.entry] = _keep_old(cfg, switch, u.executor, broker_factory, state)
-            outcome.handed_back += handed_back
+            outcome.hand_back(handed_back)
         outcome.retiring = tuple(u.executor for u in unfinished)
         # Before the new scheduler starts: handed-back work keeps the node type and size of its queue.
         routing.run(cfg.to_executors, cfg.pod_template_file, cfg.to_queues, cfg.batch_size)
@@ -167,7 +173,7 @@ def _drain_celery(cfg: DrainConfig, owner: db.Owner, store: StateStore, state: S
 
         while True:
             left = progress.wait_until(STEP, "running and prefetched Celery tasks", busy, deadline,
-                                       interval=cfg.poll_interval)
+                                       interval=cfg.poll_interval, metric=TASKS_LEFT)
             if left:
                 return state, left
             # A worker that restarted meanwhile consumes again: cancel, and wait for what it took.
@@ -175,7 +181,7 @@ def _drain_celery(cfg: DrainConfig, owner: db.Owner, store: StateStore, state: S
             if not consuming and not broker.busy():
                 break
         tally = handover.run(broker, queues, owner, cfg.batch_size, restore_orphans=True)
-        outcome.handed_back += tally.total
+        outcome.hand_back(tally.total)
         _verify_celery(broker, queues, owner, tally)
     return store.save(state.but(drain_phase="drained")), {}
 
@@ -226,7 +232,7 @@ def _drain_kubernetes(cfg: DrainConfig, owner: db.Owner, deadline: progress.Dead
                       outcome: Outcome) -> dict[str, int]:
     ns = cfg.release.namespace
     handed_back, deleting = _hand_back_pods(cfg, owner, kube)
-    outcome.handed_back += handed_back
+    outcome.hand_back(handed_back)
     deleting |= {p.name for p in _stale_pods(cfg, kube)}
 
     def running() -> dict[str, int]:
@@ -238,7 +244,8 @@ def _drain_kubernetes(cfg: DrainConfig, owner: db.Owner, deadline: progress.Dead
             left["pods being deleted"] = len(pods)
         return left
 
-    left = progress.wait_until(STEP, "running task pods", running, deadline, interval=cfg.poll_interval)
+    left = progress.wait_until(STEP, "running task pods", running, deadline, interval=cfg.poll_interval,
+                                metric=TASKS_LEFT)
     if not left:
         progress.say(STEP, "verified: no task pod of the old executor pending, nothing queued or running")
     return left
@@ -309,13 +316,14 @@ def _stale_pods(cfg: DrainConfig, kube: Kube) -> list[Pod]:
 def _drain_generic(cfg: DrainConfig, owner: db.Owner, deadline: progress.Deadline, outcome: Outcome) -> dict[str, int]:
     tally = handover.Tally()
     handover.hand_back_leftovers(owner, tally, cfg.batch_size)
-    outcome.handed_back += tally.total
+    outcome.hand_back(tally.total)
 
     def running() -> dict[str, int]:
         with db.session() as s:
             return {f"{c.queue} ({c.state})": c.count for c in db.ti_counts(s, [db.RUNNING, db.RESTARTING], owner)}
 
-    return progress.wait_until(STEP, "running task instances", running, deadline, interval=cfg.poll_interval)
+    return progress.wait_until(STEP, "running task instances", running, deadline, interval=cfg.poll_interval,
+                               metric=TASKS_LEFT)
 
 
 # Timeout and failure ----------------------------------------------------------------------------------------

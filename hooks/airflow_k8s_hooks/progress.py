@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from airflow_k8s_hooks import metrics
+
 T = TypeVar("T")
 
 
@@ -67,11 +69,14 @@ def wait_until(
     deadline: Deadline,
     interval: float = 1.0,
     every: float = 5.0,
+    metric: str | None = None,
 ) -> dict[str, int]:
     """Poll ``check`` until it reports nothing left, or the deadline passes.
 
     ``check`` returns counts of what is still pending keyed by a label (a queue, a worker); zero
-    counts are dropped. Progress is printed when it changes and at least every ``every`` seconds.
+    counts are dropped. Progress is printed when it changes and at least every ``every`` seconds. With
+    ``metric``, every poll also sets the gauges ``<metric>.<queue>`` and ``seconds_waited`` (see
+    :mod:`airflow_k8s_hooks.metrics`; the key's queue is the part before `` (``).
 
     Returns:
         What was still pending at the end: empty when done, non-empty when the deadline passed.
@@ -84,6 +89,9 @@ def wait_until(
     last: dict[str, int] | None = None
     while True:
         left = {k: v for k, v in check().items() if v}
+        if metric:
+            metrics.per_label(metric, left)
+            metrics.gauge("seconds_waited", round(deadline.elapsed, 1))
         if not left:
             if last:
                 say(step, f"{what}: none left after {deadline.elapsed:.1f}s")

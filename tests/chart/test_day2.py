@@ -66,8 +66,53 @@ def test_dashboard_queries_only_metrics_the_mapping_produces() -> None:
     assert {"airflow_scheduler_heartbeat", "airflow_executor_running_tasks", "airflow_executor_queued_tasks",
             "airflow_executor_open_slots", "airflow_kubernetes_executor_pod_creations", "airflow_ti_start"} <= queried
     assert any("executor-switch" in expr for expr in exprs)
+    # ... and the hooks' own figures while a switch runs.
+    assert {"airflow_executor_switch_tasks_left", "airflow_executor_switch_seconds_waited",
+            "airflow_executor_switch_handed_back", "airflow_executor_switch_step_seconds",
+            "airflow_executor_switch_runs"} <= queried
     others = {m for expr in exprs for m in re.findall(r"\b([a-z_]+)\{", expr)} - queried
     assert others <= {"kube_job_status_active"}, others
+
+
+def exported(mappings: list[dict[str, Any]], statsd_name: str) -> tuple[str, dict[str, str]]:
+    """The Prometheus name and labels statsd_exporter gives a StatsD name: the first rule whose glob matches
+    (``*`` is one dot-separated part), else the name with dots as underscores."""
+    for rule in mappings:
+        pattern = "\\.".join("([^.]+)" if part == "*" else re.escape(part) for part in rule["match"].split("."))
+        if m := re.fullmatch(pattern, statsd_name):
+            labels = {k: m.expand(re.sub(r"\$(\d)", r"\\\1", v)) for k, v in rule.get("labels", {}).items()}
+            return rule["name"], labels
+    return statsd_name.replace(".", "_"), {}
+
+
+def test_the_hooks_figures_become_metrics_with_queue_and_step_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_k8s_hooks import metrics, progress
+    from airflow_k8s_hooks.drain import TASKS_LEFT, Outcome
+
+    sent: list[str] = []
+
+    class Recorder:
+        def gauge(self, name: str, _: float) -> None:
+            sent.append(name)
+
+        incr = gauge
+
+    monkeypatch.setattr(metrics, "_client", Recorder())
+    monkeypatch.setattr(metrics, "_shown", {})
+    progress.wait_until("drain", "work", lambda: {"gpu.large (running)": 1, "default (worker)": 2},
+                        progress.Deadline(0), interval=0, metric=TASKS_LEFT)
+    Outcome().hand_back(3)
+    metrics.step_finished("migrate-settings", "timed out", 1.5)
+    mappings = yaml.safe_load((CHART / "files" / "statsd" / "mappings.yml").read_text())["mappings"]
+    got = {(name, tuple(sorted(labels.items()))) for name, labels in (exported(mappings, f"airflow.{s}") for s in sent)}
+    assert got == {
+        ("airflow_executor_switch_tasks_left", (("queue", "gpu_large"),)),
+        ("airflow_executor_switch_tasks_left", (("queue", "default"),)),
+        ("airflow_executor_switch_seconds_waited", ()),
+        ("airflow_executor_switch_handed_back", ()),
+        ("airflow_executor_switch_step_seconds", (("step", "migrate-settings"),)),
+        ("airflow_executor_switch_runs", (("result", "timed_out"), ("step", "migrate-settings"))),
+    }
 
 
 def test_statsd_exporter_serves_airflow_metrics(day2: Manifest, rendered: dict[str, Manifest]) -> None:
