@@ -33,14 +33,19 @@ def api_health(api_url: str, deadline: float) -> dict[str, Any]:
 
 
 def run_dag(dag_id: str, deadline: float) -> str:
-    """Trigger `dag_id` and wait for the run's final state; return it."""
+    """Unpause `dag_id` (Airflow leaves runs of a paused DAG queued), trigger it and wait for the run's final
+    state; return it."""
     from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
 
     run_id = f"helm-test__{int(time.time())}"
     with create_session() as session:
+        unpaused = session.query(DagModel).filter_by(dag_id=dag_id, is_paused=True).update({"is_paused": False})
+        if unpaused:
+            print(f"unpaused {dag_id}", flush=True)
         trigger_dag(dag_id=dag_id, run_id=run_id, triggered_by="TEST", session=session)
     print(f"triggered {dag_id} run {run_id}", flush=True)
     while time.monotonic() < deadline:
