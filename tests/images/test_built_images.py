@@ -199,8 +199,9 @@ def test_airflow_image_layout_like_upstream() -> None:
     venv = "home/airflow/.local/"
     assert f"{venv}bin/airflow" in paths and f"{venv}pyvenv.cfg" in paths
     assert any(p.startswith(f"{venv}lib/python3") and p.endswith("site-packages/airflow/__init__.py") for p in paths)
-    # Upstream deletes the installed packages' bytecode: a fresh container compiles at import.
-    assert [p for p in paths if p.startswith(venv) and p.endswith((".pyc", ".pyo"))] == []
+    # Upstream deletes the installed packages' bytecode; the stand-in ships it (ci/images/README.md): the
+    # 2-core test cluster cannot compile Airflow in every pod it starts.
+    assert any(p.startswith(venv) and "/airflow/__pycache__/" in p and p.endswith(".pyc") for p in paths)
     assert {p for p in paths if p.startswith("opt/airflow/") and p.count("/") == 2} == {"opt/airflow/dags",
                                                                                       "opt/airflow/logs"}
 
